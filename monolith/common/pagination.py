@@ -1,0 +1,9 @@
+"""Legacy pagination: ``count``, absolute ``next``/``previous`` URLs and ``results``."""
+
+from rest_framework.pagination import PageNumberPagination
+
+
+class LegacyPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100

@@ -1,0 +1,171 @@
+"""Typed settings, read once from ``STRANGLER_*`` environment variables.
+
+Twelve-factor: every process (CLI, monolith, workers, tests) reads the same
+variables through :func:`get_settings`. A missing or invalid value fails at
+start with a message naming the variable and the fix. Nothing here opens a
+connection or starts a process; "embedded" only says which addresses the
+embedded defaults live at, and ``strangler up`` is what starts them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from strangler.errors import ConfigError
+
+PREFIX = "STRANGLER_"
+
+DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    home: Path
+    secret_key: str
+    log_format: str
+    log_level: str
+    pg_port: int
+    monolith_database_url: str
+    control_database_url: str
+    embedded_postgres: bool
+    kafka_bootstrap_servers: str
+    embedded_kafka: bool
+    kafka_port: int
+    redis_url: str | None
+    monolith_port: int
+    monolith_workers: int
+    monolith_threads: int
+    bank_failure_suffix: str
+
+    @property
+    def celery_broker_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return "filesystem://"
+
+    @property
+    def celery_folder(self) -> Path:
+        return self.home / "celery"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def monolith_url(self) -> str:
+        return f"http://127.0.0.1:{self.monolith_port}"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        r = _Reader(environ)
+        env = r.choice("ENV", "dev", ("dev", "test", "production"))
+        home = Path(r.str("HOME", ".strangler")).expanduser().absolute()
+        pg_port = r.port("PG_PORT", 55432)
+        embedded_db = f"postgresql://postgres@127.0.0.1:{pg_port}"
+        monolith_db = r.url("MONOLITH_DATABASE_URL", None, schemes=("postgresql", "postgres"))
+        control_db = r.url("CONTROL_DATABASE_URL", None, schemes=("postgresql", "postgres"))
+        kafka_port = r.port("KAFKA_PORT", 19092)
+        kafka = r.str("KAFKA_BOOTSTRAP_SERVERS", "")
+        secret = r.str("SECRET_KEY", "")
+        if not secret:
+            if env == "production":
+                raise ConfigError(
+                    "STRANGLER_SECRET_KEY is not set. In production it is required: set it to a "
+                    "long random string (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(50))'`)."
+                )
+            secret = DEV_SECRET_KEY
+        return cls(
+            env=env,
+            home=home,
+            secret_key=secret,
+            log_format=r.choice("LOG_FORMAT", "json" if env == "production" else "console",
+                                ("json", "console")),
+            log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            pg_port=pg_port,
+            monolith_database_url=monolith_db or f"{embedded_db}/paystream",
+            control_database_url=control_db or f"{embedded_db}/strangler_control",
+            embedded_postgres=monolith_db is None or control_db is None,
+            kafka_bootstrap_servers=kafka or f"127.0.0.1:{kafka_port}",
+            embedded_kafka=not kafka,
+            kafka_port=kafka_port,
+            redis_url=r.url("REDIS_URL", None, schemes=("redis", "rediss")),
+            monolith_port=r.port("MONOLITH_PORT", 8000),
+            monolith_workers=r.int("MONOLITH_WORKERS", 3, low=1, high=64),
+            monolith_threads=r.int("MONOLITH_THREADS", 4, low=1, high=64),
+            bank_failure_suffix=r.str("BANK_FAILURE_SUFFIX", "0000"),
+        )
+
+
+class _Reader:
+    """Reads one prefixed variable at a time and explains what is wrong with it."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self.environ.get(PREFIX + name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def str(self, name: str, default: str) -> str:
+        value = self._raw(name)
+        return default if value is None else value
+
+    def int(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise ConfigError(
+                f"{PREFIX}{name}={value!r} is not a whole number from {low} to {high}. "
+                f"Set it to one (default {default}) or unset it."
+            )
+        return number
+
+    def port(self, name: str, default: int) -> int:
+        return self.int(name, default, low=1, high=65535)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self._raw(name)
+        if value is None:
+            return default
+        for choice in choices:
+            if value.lower() == choice.lower():
+                return choice
+        raise ConfigError(
+            f"{PREFIX}{name}={value!r} is not one of {', '.join(choices)}. "
+            f"Set it to one of those (default {default}) or unset it."
+        )
+
+    def url(self, name: str, default: str | None, *, schemes: tuple[str, ...]) -> str | None:
+        value = self._raw(name)
+        if value is None:
+            return default
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.hostname or "host=" in parts.query):
+            raise ConfigError(
+                f"{PREFIX}{name} is not a {schemes[0]}:// URL with a host "
+                f"(got scheme {parts.scheme or 'none'!r}). Example: "
+                f"{schemes[0]}://user:password@db.example.com:5432/name. Unset it to use the "
+                "embedded default."
+            )
+        return value
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings.from_environ(os.environ)
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,41 @@
+"""pytest plugin: give the test run a real PostgreSQL without asking anything of the machine.
+
+Loaded with ``-p strangler.testing.plugin`` (see pyproject) so it runs before
+Django settings are read. Unless ``STRANGLER_MONOLITH_DATABASE_URL`` names a
+server, it starts the embedded PostgreSQL on its own port (``STRANGLER_PG_PORT``,
+55439 for tests so a running ``strangler up`` is left alone) and stops it at
+the end. pytest-django then creates its ``test_*`` databases on it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("STRANGLER_ENV", "test")
+os.environ.setdefault("STRANGLER_PG_PORT", "55439")
+os.environ.setdefault("STRANGLER_HOME", str(Path(tempfile.gettempdir()) / "strangler-test-home"))
+
+_server = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _server
+    if os.environ.get("STRANGLER_MONOLITH_DATABASE_URL"):
+        return
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller started it
+        return
+    from strangler.stack.postgres import EmbeddedPostgres
+
+    port = int(os.environ["STRANGLER_PG_PORT"])
+    data = Path(tempfile.gettempdir()) / f"strangler-test-pg-{port}" / "data"
+    _server = EmbeddedPostgres(data, port)
+    _server.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _server is not None:
+        _server.stop()
