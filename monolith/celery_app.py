@@ -24,13 +24,15 @@ def _configure(sender: Celery, **kwargs: object) -> None:
     options: dict[str, object] = {}
     if broker.startswith("filesystem"):
         folder = Path(settings.CELERY_FOLDER)
-        for sub in ("out", "processed"):
+        for sub in ("out", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         options = {
             "data_folder_in": str(folder / "out"),
             "data_folder_out": str(folder / "out"),
             "processed_folder": str(folder / "processed"),
             "store_processed": False,
+            # kombu's default is ./control, relative to wherever the process was started
+            "control_folder": str(folder / "control"),
         }
     sender.conf.update(
         broker_url=broker,

@@ -161,6 +161,15 @@ class _Reader:
         return value
 
 
+def mask_url_password(url: str) -> str:
+    """``postgresql://u:secret@h/db`` → ``postgresql://u:***@h/db`` for display and logs."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 @functools.cache
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""

