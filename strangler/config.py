@@ -65,14 +65,14 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         r = _Reader(environ)
         env = r.choice("ENV", "dev", ("dev", "test", "production"))
-        home = Path(r.str("HOME", ".strangler")).expanduser().absolute()
+        home = Path(r.text("HOME", ".strangler")).expanduser().absolute()
         pg_port = r.port("PG_PORT", 55432)
         embedded_db = f"postgresql://postgres@127.0.0.1:{pg_port}"
         monolith_db = r.url("MONOLITH_DATABASE_URL", None, schemes=("postgresql", "postgres"))
         control_db = r.url("CONTROL_DATABASE_URL", None, schemes=("postgresql", "postgres"))
         kafka_port = r.port("KAFKA_PORT", 19092)
-        kafka = r.str("KAFKA_BOOTSTRAP_SERVERS", "")
-        secret = r.str("SECRET_KEY", "")
+        kafka = r.text("KAFKA_BOOTSTRAP_SERVERS", "")
+        secret = r.text("SECRET_KEY", "")
         if not secret:
             if env == "production":
                 raise ConfigError(
@@ -96,9 +96,9 @@ class Settings:
             kafka_port=kafka_port,
             redis_url=r.url("REDIS_URL", None, schemes=("redis", "rediss")),
             monolith_port=r.port("MONOLITH_PORT", 8000),
-            monolith_workers=r.int("MONOLITH_WORKERS", 3, low=1, high=64),
-            monolith_threads=r.int("MONOLITH_THREADS", 4, low=1, high=64),
-            bank_failure_suffix=r.str("BANK_FAILURE_SUFFIX", "0000"),
+            monolith_workers=r.integer("MONOLITH_WORKERS", 3, low=1, high=64),
+            monolith_threads=r.integer("MONOLITH_THREADS", 4, low=1, high=64),
+            bank_failure_suffix=r.text("BANK_FAILURE_SUFFIX", "0000"),
         )
 
 
@@ -112,11 +112,11 @@ class _Reader:
         value = self.environ.get(PREFIX + name)
         return None if value is None or value.strip() == "" else value.strip()
 
-    def str(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str) -> str:
         value = self._raw(name)
         return default if value is None else value
 
-    def int(self, name: str, default: int, *, low: int, high: int) -> int:
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
         value = self._raw(name)
         if value is None:
             return default
@@ -132,7 +132,7 @@ class _Reader:
         return number
 
     def port(self, name: str, default: int) -> int:
-        return self.int(name, default, low=1, high=65535)
+        return self.integer(name, default, low=1, high=65535)
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self._raw(name)

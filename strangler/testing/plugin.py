@@ -32,8 +32,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
     port = int(os.environ["STRANGLER_PG_PORT"])
     data = Path(tempfile.gettempdir()) / f"strangler-test-pg-{port}" / "data"
-    _server = EmbeddedPostgres(data, port)
-    _server.start()
+    server = EmbeddedPostgres(data, port)
+    # Another test run on this machine may be using the same server: share it, leave it running.
+    if not server.running():
+        _server = server
+    server.start()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
