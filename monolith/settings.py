@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from monolith.common.dburl import database_from_url
 from strangler.config import get_settings
 from strangler.logging import django_logging_config
-
-from monolith.common.dburl import database_from_url
 
 _s = get_settings()
 
