@@ -11,3 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("monolith.api_urls")),
 ]
+
+# Django-level 404/500 (unknown URLs, crashes outside DRF) are JSON on /api/ paths too.
+handler404 = "monolith.common.errors.json_not_found"
+handler500 = "monolith.common.errors.json_server_error"
