@@ -1,0 +1,284 @@
+"""Client side: one asyncio Protocol per client connection, parsing with httptools.
+
+Enforces the request limits (head size -> 431, body size -> 413, a head not
+finished in time -> 408, malformed HTTP -> 400) and answers them itself, then
+closes. Requests on one keep-alive connection are handled strictly in order;
+pipelined ones wait with reading paused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING
+
+import httptools
+import structlog
+
+from routing_proxy.dataplane.body import RequestBody
+from routing_proxy.dataplane.http import RequestHead, error_response
+from routing_proxy.decision import UNMATCHED, Decision
+from routing_proxy.errors import ClientRequestError
+
+if TYPE_CHECKING:
+    from routing_proxy.dataplane.server import ProxyServer
+    from routing_proxy.dataplane.upstream import UpstreamConnection
+
+log = structlog.get_logger("routing_proxy.client")
+
+
+class Exchange:
+    """One request on a client connection, from its head to the end of its response."""
+
+    __slots__ = ("body", "decision", "head", "must_close", "response_started")
+
+    def __init__(self, head: RequestHead, body: RequestBody) -> None:
+        self.head = head
+        self.body = body
+        self.decision: Decision = UNMATCHED
+        self.response_started = False
+        self.must_close = False
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, server: ProxyServer) -> None:
+        self.server = server
+        self.config = server.config
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client_ip = ""
+        self.closing = False
+        self.upstream: UpstreamConnection | None = None  # paused when this client reads slowly
+        self._in_head = False
+        self._head_size = 0
+        self._raw_head = 0
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._incoming: Exchange | None = None
+        self._active: Exchange | None = None
+        self._pending: deque[Exchange] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_kind = ""
+        self._last_body = 0.0
+
+    # -- asyncio.Protocol -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0] if peer else ""
+        self.server.connections.add(self)
+        self._arm("head", self.config.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.server.connections.discard(self)
+        self._cancel_timer()
+        for exchange in (self._incoming, self._active):
+            if exchange is not None and not exchange.body.done:
+                exchange.body.fail(ConnectionResetError("client went away"))
+        self.server.cancel_task(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, ClientRequestError):
+                self.reject(cause)
+            else:
+                log.error("proxy.internal_error", error=repr(cause))
+                self.reject(ClientRequestError(500, "proxy_error", "The proxy failed."))
+        except httptools.HttpParserUpgrade:
+            self.reject(ClientRequestError(400, "bad_request", "Protocol upgrades are not supported."))
+        except httptools.HttpParserError as exc:
+            self.reject(ClientRequestError(400, "bad_request", f"Malformed HTTP request: {exc}."))
+        else:
+            # httptools buffers an unfinished header line itself; bound what it may hold.
+            if self._in_head:
+                self._raw_head += len(data)
+                if self._raw_head > self.config.max_header_bytes:
+                    self.reject(_too_large_head(self.config.max_header_bytes))
+
+    def pause_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+    # -- httptools callbacks ----------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_size = 0
+        self._raw_head = 0
+        self._url = b""
+        self._headers = []
+        if self._timer_kind != "head":
+            self._arm("head", self.config.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self.config.max_header_bytes:
+            raise _too_large_head(self.config.max_header_bytes)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._cancel_timer()
+        head = self._build_head()
+        if head.content_length is not None and head.content_length > self.config.max_body_bytes:
+            raise _too_large_body(self.config.max_body_bytes)
+        exchange = Exchange(head, RequestBody(self._flow))
+        self._incoming = exchange
+        if head.headers.get("expect", "").lower() == "100-continue" and self._active is None:
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if head.chunked or head.content_length:
+            self._last_body = self.loop.time()
+            self._arm("body", self.config.body_timeout)
+        if self._active is None:
+            self._start(exchange)
+        else:
+            self._pending.append(exchange)
+            self._flow(False)
+
+    def on_body(self, data: bytes) -> None:
+        exchange = self._incoming
+        assert exchange is not None
+        self._last_body = self.loop.time()
+        exchange.body.feed(data)
+        if exchange.body.size > self.config.max_body_bytes:
+            raise _too_large_body(self.config.max_body_bytes)
+
+    def on_message_complete(self) -> None:
+        exchange, self._incoming = self._incoming, None
+        if exchange is not None:
+            exchange.body.finish()
+        if self._timer_kind == "body":
+            self._cancel_timer()
+
+    # -- used by the request handler --------------------------------------------------
+    def write_response_head(self, data: bytes) -> None:
+        if self._active is not None:
+            self._active.response_started = True
+        self.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closing:
+            self.transport.write(data)
+
+    def finished(self, exchange: Exchange) -> None:
+        """The handler is done with ``exchange``: keep the connection or close it."""
+        self._active = None
+        self.upstream = None
+        if self.closing:
+            return
+        if exchange.must_close or not exchange.head.keep_alive or not exchange.body.done:
+            self.close()
+            return
+        if self._pending:
+            self._start(self._pending.popleft())
+            if not self._pending:
+                self._flow(True)
+        elif self._incoming is None and not self._in_head:
+            self._arm("idle", self.config.keepalive_timeout)
+
+    def reject(self, error: ClientRequestError) -> None:
+        """Answer ``error`` (unless a response already started) and close the connection."""
+        if self.closing:
+            return
+        self.server.behaviours.metrics.rejected.labels(str(error.status)).inc()
+        active = self._active
+        if active is None or not active.response_started:
+            request_id = active.head.request_id if active is not None else (
+                self.server.behaviours.request_id.assign(None))
+            self.write(error_response(error.status, error.error_code, error.message, request_id))
+        self.close()
+
+    def close(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- internals --------------------------------------------------------------------
+    def _start(self, exchange: Exchange) -> None:
+        self._active = exchange
+        self.server.start_exchange(self, exchange)
+
+    def _flow(self, resume: bool) -> None:
+        if self.transport is None or self.closing:
+            return
+        if resume and not self._pending:
+            self.transport.resume_reading()
+        elif not resume:
+            self.transport.pause_reading()
+
+    def _build_head(self) -> RequestHead:
+        parser = self.parser
+        lowered: dict[str, str] = {}
+        for name, value in self._headers:
+            lowered[name.decode("latin-1").lower()] = value.decode("latin-1")
+        target = self._url
+        path, _, query = target.decode("latin-1").partition("?")
+        chunked = "chunked" in lowered.get("transfer-encoding", "").lower()
+        length = lowered.get("content-length")
+        content_length = None
+        if length is not None and not chunked:
+            if not length.isdigit():
+                raise ClientRequestError(400, "bad_request", "Content-Length is not a number.")
+            content_length = int(length)
+        head = RequestHead(
+            method=parser.get_method().decode(), target=target, path=path, query=query,
+            http_version=parser.get_http_version(), raw_headers=self._headers, headers=lowered,
+            keep_alive=parser.should_keep_alive(), chunked=chunked,
+            content_length=content_length, client_ip=self.client_ip,
+        )
+        head.request_id = self.server.behaviours.request_id.assign(lowered.get("x-request-id"))
+        return head
+
+    def _arm(self, kind: str, seconds: float) -> None:
+        self._cancel_timer()
+        self._timer_kind = kind
+        self._timer = self.loop.call_later(seconds, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_kind = ""
+
+    def _on_timer(self) -> None:
+        kind, self._timer, self._timer_kind = self._timer_kind, None, ""
+        if kind == "body":
+            left = self._last_body + self.config.body_timeout - self.loop.time()
+            if left > 0:
+                self._arm("body", left)
+                return
+            self.reject(ClientRequestError(408, "request_timeout",
+                                           "The request body stalled; send it faster."))
+        elif kind == "head" and self._in_head:
+            self.reject(ClientRequestError(
+                408, "request_timeout",
+                f"Request headers were not complete within {self.config.header_timeout:g}s."))
+        elif self._active is None:  # idle keep-alive connection, or one that never sent a byte
+            self.close()
+
+
+def _too_large_head(limit: int) -> ClientRequestError:
+    return ClientRequestError(431, "request_header_fields_too_large",
+                              f"Request headers exceed {limit} bytes; send fewer or smaller headers.")
+
+
+def _too_large_body(limit: int) -> ClientRequestError:
+    return ClientRequestError(413, "payload_too_large",
+                              f"Request body exceeds {limit} bytes; send a smaller body.")

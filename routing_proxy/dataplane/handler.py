@@ -1,0 +1,172 @@
+"""The request handler: route, call the upstream, fall back or fail, then count and log.
+
+Runs as one task per exchange. Upstream failures of an extracted capability fall
+back to the monolith for idempotent requests (counted); writes get a 503 with the
+request id. Failures of the monolith itself give 502/504: there is nowhere else
+to go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import structlog
+
+from routing_proxy.dataplane.behaviours import Behaviours
+from routing_proxy.dataplane.fallback import failure_kind
+from routing_proxy.dataplane.http import LAST_CHUNK, chunk, error_response
+from routing_proxy.dataplane.relay import ResponseRelay, ShadowRecorder
+from routing_proxy.dataplane.upstream import UpstreamConnection, UpstreamPool
+from routing_proxy.decision import IDEMPOTENT_METHODS, MONOLITH, Decision
+from routing_proxy.errors import (
+    CircuitOpenError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from routing_proxy.dataplane.client import ClientConnection, Exchange
+
+log = structlog.get_logger("routing_proxy.handler")
+
+
+class RequestHandler:
+    def __init__(self, behaviours: Behaviours, pools: dict[str, UpstreamPool],
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.b = behaviours
+        self.pools = pools
+        self.loop = loop
+
+    async def handle(self, client: ClientConnection, exchange: Exchange) -> None:
+        b = self.b
+        started = self.loop.time()
+        head = exchange.head
+        decision = exchange.decision = b.router.route(head)
+        # A request that might be sent twice (or copied) must keep its body.
+        exchange.body.retain = (decision.shadow or decision.fallback_allowed
+                                or head.method in IDEMPOTENT_METHODS)
+        upstream = decision.upstream
+        fell_back = False
+        status = 0
+        try:
+            try:
+                status = await self.forward(client, exchange, decision, upstream)
+            except UpstreamError as error:
+                if exchange.response_started or not b.fallback.take(decision, error):
+                    raise
+                b.metrics.error(decision, upstream, failure_kind(error))
+                fell_back, upstream = True, MONOLITH
+                status = await self.forward(client, exchange, decision, MONOLITH)
+        except UpstreamError as error:
+            b.metrics.error(decision, upstream, failure_kind(error))
+            status = self.fail(client, exchange, decision, error)
+        finally:
+            seconds = self.loop.time() - started
+            b.metrics.observe(decision, upstream, status, seconds)
+            b.access_log.record(head, decision, upstream, status, seconds, fell_back)
+
+    async def forward(self, client: ClientConnection, exchange: Exchange, decision: Decision,
+                      name: str) -> int:
+        """Send the exchange to upstream ``name`` and relay its answer; returns the status."""
+        pool = self.pools.get(name)
+        if pool is None:
+            raise UpstreamProtocolError(name, "is not configured on this proxy")
+        breaker = pool.breaker
+        if breaker is not None and not breaker.allow():
+            raise CircuitOpenError(name, "circuit open after repeated failures")
+        try:
+            status = await self._exchange(client, exchange, decision, pool)
+        except UpstreamError:
+            if breaker is not None:
+                breaker.record_failure()
+            raise
+        if breaker is not None:
+            breaker.record_success()
+        return status
+
+    async def _exchange(self, client: ClientConnection, exchange: Exchange, decision: Decision,
+                        pool: UpstreamPool) -> int:
+        head = exchange.head
+        lines = self.b.hygiene.upstream_request_lines(head, decision)
+        refused = (self.b.fallback.refused_statuses(decision)
+                   if pool.config.name != MONOLITH else frozenset())
+        for attempt in (0, 1):
+            conn, reused = await pool.acquire()
+            tee = self.b.shadow
+            recorder = ShadowRecorder(tee.max_body) if decision.shadow and tee.active else None
+            relay = ResponseRelay(client, exchange, self.b.hygiene, refused, recorder)
+            client.upstream = conn
+            try:
+                reusable = await self._send(conn, exchange, lines, relay)
+            except UpstreamProtocolError:
+                conn.close()
+                # A kept-alive connection the upstream closed just before we wrote: safe to
+                # resend once if nothing came back and the request is idempotent and kept.
+                if (attempt == 0 and reused and not conn.received_any
+                        and not exchange.response_started and exchange.body.retain
+                        and head.method in IDEMPOTENT_METHODS):
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            if recorder is not None:
+                tee.offer(recorder.copy(exchange, tee))
+            if reusable and exchange.body.done:
+                pool.release(conn)
+            else:
+                conn.close()
+            return relay.status
+        raise AssertionError("unreachable")
+
+    async def _send(self, conn: UpstreamConnection, exchange: Exchange, lines: list[bytes],
+                    relay: ResponseRelay) -> bool:
+        head, body = exchange.head, exchange.body
+        request_line = b"%s %s HTTP/1.1\r\n" % (head.method.encode(), head.target)
+        head_only = head.method == "HEAD"
+        whole = body.complete_bytes
+        if whole is not None:  # the common case: the body (often empty) is already here
+            if whole or head.content_length is not None:
+                framing = b"Content-Length: %d\r\n\r\n" % len(whole)
+            else:
+                framing = b"\r\n"
+            return await conn.start(request_line + b"".join(lines) + framing + whole, relay,
+                                    head_only)
+        if head.chunked:
+            framing = b"Transfer-Encoding: chunked\r\n\r\n"
+        else:
+            framing = b"Content-Length: %d\r\n\r\n" % (head.content_length or 0)
+        done = conn.start(request_line + b"".join(lines) + framing, relay, head_only)
+        async for data in body.read():
+            if done.done():
+                break  # the upstream already answered (or failed); stop sending
+            conn.write(chunk(data) if head.chunked else data)
+            await conn.drain()
+        else:
+            if head.chunked:
+                conn.write(LAST_CHUNK)
+        return await done
+
+    def fail(self, client: ClientConnection, exchange: Exchange, decision: Decision,
+             error: UpstreamError) -> int:
+        """Answer an upstream failure in the legacy error shape; returns the status sent."""
+        if exchange.response_started:  # too late for an error answer: cut the connection
+            exchange.must_close = True
+            return 0
+        if decision.upstream != MONOLITH and error.upstream != MONOLITH:
+            status, code = 503, "upstream_unavailable"
+            message = (f"The service for {decision.capability} is unavailable; the request was "
+                       "not retried elsewhere. Retry later with the same request id.")
+        elif isinstance(error, UpstreamTimeoutError):
+            status, code, message = 504, "gateway_timeout", "The upstream did not answer in time."
+        else:
+            status, code, message = 502, "bad_gateway", "The upstream failed to answer."
+        exchange.must_close = True
+        client.write_response_head(
+            error_response(status, code, message, exchange.head.request_id, close=True)
+        )
+        log.warning("proxy.upstream_failed", request_id=exchange.head.request_id,
+                    upstream=error.upstream, error=error.detail, status=status)
+        return status

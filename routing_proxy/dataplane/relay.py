@@ -1,0 +1,100 @@
+"""Response relay: writes an upstream response to the client as it arrives, re-framed.
+
+Status line (with the upstream's own reason phrase), headers and body bytes pass
+through unchanged; only hop-by-hop headers and framing differ. A body the
+upstream sent chunked or close-delimited is re-chunked for HTTP/1.1 clients.
+When the exchange is shadowed, the relay also records a bounded copy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from routing_proxy.dataplane.http import LAST_CHUNK, NO_BODY_STATUSES, chunk
+from routing_proxy.dataplane.hygiene import HeaderHygiene
+from routing_proxy.dataplane.shadow import ShadowCopy, ShadowTee
+
+if TYPE_CHECKING:
+    from routing_proxy.dataplane.client import ClientConnection, Exchange
+
+
+class ShadowRecorder:
+    """Keeps up to ``max_body`` bytes of the primary response for the shadow copy."""
+
+    __slots__ = ("headers", "max_body", "parts", "size", "status", "truncated")
+
+    def __init__(self, max_body: int) -> None:
+        self.max_body = max_body
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.status = 0
+        self.headers: tuple[tuple[bytes, bytes], ...] = ()
+        self.truncated = False
+
+    def add(self, data: bytes) -> None:
+        if self.size + len(data) > self.max_body:
+            self.truncated = True
+            return
+        self.parts.append(data)
+        self.size += len(data)
+
+    def copy(self, exchange: Exchange, tee: ShadowTee) -> ShadowCopy:
+        head, body = exchange.head, exchange.body
+        request_body = b"".join(body.chunks)
+        return ShadowCopy(
+            request_id=head.request_id, capability=exchange.decision.capability,
+            method=head.method, target=head.target, request_headers=tuple(head.raw_headers),
+            request_body=request_body[: tee.max_body], status=self.status,
+            response_headers=self.headers, response_body=b"".join(self.parts),
+            truncated=self.truncated or len(request_body) > tee.max_body,
+        )
+
+
+class ResponseRelay:
+    __slots__ = ("client", "exchange", "hygiene", "rechunk", "recorder", "refused", "status")
+
+    def __init__(self, client: ClientConnection, exchange: Exchange, hygiene: HeaderHygiene,
+                 refused: frozenset[int], recorder: ShadowRecorder | None) -> None:
+        self.client = client
+        self.exchange = exchange
+        self.hygiene = hygiene
+        self.refused = refused
+        self.recorder = recorder
+        self.rechunk = False
+        self.status = 0
+
+    def on_response_head(self, status: int, reason: bytes,
+                         headers: list[tuple[bytes, bytes]]) -> bool:
+        if status in self.refused:
+            return False
+        self.status = status
+        exchange = self.exchange
+        cleaned = self.hygiene.client_response_headers(headers)
+        lines = cleaned.lines
+        bodiless = exchange.head.method == "HEAD" or status in NO_BODY_STATUSES or status < 200
+        if not bodiless and not cleaned.has_length:
+            if exchange.head.http_version == "1.1":
+                self.rechunk = True
+                lines.append(b"Transfer-Encoding: chunked\r\n")
+            else:  # an HTTP/1.0 client reads to the end of the connection
+                exchange.must_close = True
+        if not any(name.lower() == b"x-request-id" for name, _ in headers):
+            lines.append(b"X-Request-ID: %s\r\n" % exchange.head.request_id.encode("latin-1"))
+        if exchange.must_close or not exchange.head.keep_alive:
+            lines.append(b"Connection: close\r\n")
+        if self.recorder is not None:
+            self.recorder.status = status
+            self.recorder.headers = tuple(headers)
+        self.client.write_response_head(
+            b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason, b"".join(lines))
+        )
+        return True
+
+    def on_response_body(self, data: bytes) -> None:
+        if self.recorder is not None:
+            self.recorder.add(data)
+        self.client.write(chunk(data) if self.rechunk else data)
+
+    def on_response_complete(self) -> None:
+        if self.rechunk:
+            self.client.write(LAST_CHUNK)

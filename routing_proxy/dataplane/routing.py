@@ -1,0 +1,41 @@
+"""Routing behaviour: holds the serving RouteTable and turns a request head into a Decision.
+
+The table is swapped whole by ``reload``; a request reads ``self.table`` once, so
+it is routed entirely by one version even while a reload happens.
+"""
+
+from __future__ import annotations
+
+from routing_proxy.canary_key import sticky_key_value
+from routing_proxy.dataplane.http import RequestHead
+from routing_proxy.decision import Decision, decide, match
+from routing_proxy.errors import StaleRouteTableError
+from routing_proxy.routes import Mode, RouteTable
+
+
+class Router:
+    def __init__(self, table: RouteTable) -> None:
+        self.table = table
+
+    @property
+    def version(self) -> int:
+        return self.table.version
+
+    def reload(self, table: RouteTable) -> bool:
+        """Serve ``table`` from the next request on. False if that version already serves."""
+        current = self.table
+        if table.version < current.version:
+            raise StaleRouteTableError(table.version, current.version)
+        if table.version == current.version:
+            return False
+        self.table = table
+        return True
+
+    def route(self, head: RequestHead) -> Decision:
+        table = self.table
+        found = match(table, head.method, head.path, head.headers.get("host"), head.headers)
+        key = None
+        if found is not None and found.capability.mode is Mode.CANARY:
+            key = sticky_key_value(found.capability.sticky_key, head.headers, found.params,
+                                   head.query)
+        return decide(table, found, head.method, key)
