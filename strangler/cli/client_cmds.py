@@ -58,13 +58,31 @@ def run_scenario_and_print(url: str, api_key: str) -> Any:
 
     transcript = run_scenario(url, api_key=api_key, staff_username=STAFF_USERNAME,
                               staff_password=STAFF_PASSWORD)
+    failed: dict[str, list[str]] = {}
+    for failure in transcript.failures:
+        failed.setdefault(failure.step, []).append(failure.message)
     table = Table("step", "request", "status", "result", title="legacy client scenario")
     for exchange in transcript.exchanges:
-        failure = exchange.failure
+        messages = failed.pop(exchange.step, [])
         table.add_row(exchange.step, f"{exchange.method} {exchange.path}", str(exchange.status),
-                      "[red]" + failure + "[/]" if failure else "[green]ok[/]")
+                      "[red]" + "; ".join(messages) + "[/]" if messages else "[green]ok[/]")
+    for step, messages in failed.items():  # failures of steps that got no answer to record
+        table.add_row(step, "", "", "[red]" + "; ".join(messages) + "[/]")
     console.print(table)
+    console.print(f"{len(transcript.exchanges)} requests, {len(transcript.failures)} failed expectations")
     return transcript
+
+
+def load_report_dict(report: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        "concurrency": report.concurrency, "duration_s": report.duration_s,
+        "requests": report.requests, "requests_per_second": report.requests_per_second,
+        "errors": {str(k): v for k, v in report.errors.items()},
+        "latency": asdict(report.latency),
+        "endpoints": {name: asdict(s) for name, s in report.endpoints.items()},
+    }
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
@@ -85,5 +103,5 @@ def cmd_load(args: argparse.Namespace) -> int:
     console.print(report.table())
     if args.json_out:
         with open(args.json_out, "w") as fh:
-            json.dump(report.to_dict(), fh, indent=2)
+            json.dump(load_report_dict(report), fh, indent=2)
     return 0

@@ -54,15 +54,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         load = run_load(settings.monolith_url, api_keys=seeded.api_keys,
                         concurrency=args.concurrency, duration_s=args.duration)
         console.print(load.table())
-        server_errors = sum(n for status, n in load.errors.items() if str(status).startswith("5"))
+        # 0 = no answer at all; 5xx = the server failed. Both are client-visible failures.
+        server_errors = sum(n for status, n in load.errors.items() if status == 0 or status >= 500)
         summary = Table("", "", title="strangler demo — summary", show_header=False)
         summary.add_row("stack", ", ".join(stack.log_paths()))
         summary.add_row("seeded", f"{sum(seeded.counts.values()):,} rows "
                         f"({seeded.rows_per_second:,.0f} rows/s)")
         summary.add_row("scenario", f"{len(transcript.exchanges)} requests, "
                         f"{len(transcript.failures)} failed")
-        summary.add_row("load", f"{load.requests:,} requests, {load.rps:,.0f} req/s, p95 "
-                        f"{load.p95_ms:.1f} ms, server errors {server_errors}")
+        summary.add_row("load", f"{load.requests:,} requests, {load.requests_per_second:,.0f} req/s, "
+                        f"p95 {load.latency.p95_ms:.1f} ms, server errors {server_errors}")
         summary.add_row("logs", str(settings.log_dir))
         summary.add_row("took", f"{time.monotonic() - started:.0f}s")
         console.print(summary)
