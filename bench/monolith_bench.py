@@ -72,7 +72,7 @@ def main() -> int:
     from strangler.config import get_settings
     from strangler.stack.stack import Stack
 
-    console = Console()
+    console = Console(width=200)
     settings = get_settings()
     stack = Stack(settings, say=lambda line: console.print(line, highlight=False))
     rows = []
