@@ -11,9 +11,12 @@ from pathlib import Path
 
 from celery import Celery
 
+from acl.django import install_celery_hooks
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
 
 app = Celery("paystream")
+install_celery_hooks(app)  # captured writes made by tasks carry the task's correlation id
 
 
 @app.on_configure.connect

@@ -32,6 +32,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "monolith.common.middleware.RequestIdMiddleware",
+    # strangler's anti-corruption layer: tags every captured write with the request id.
+    "acl.django.CorrelationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -127,6 +127,10 @@ class Stack:
         )
         if result.returncode != 0:
             raise StackError(f"monolith migrations failed:\n{result.stdout}\n{result.stderr}")
+        from acl.install import install
+
+        self.say("acl        change capture (triggers + outbox) in the monolith database")
+        install(self.settings.monolith_database_url)
 
     def _start_kafka(self) -> None:
         s = self.settings

@@ -1,0 +1,306 @@
+"""Translators: pure functions, one per legacy table, from row images to domain events.
+
+Declared with ``@translates("table")``. A translator returns zero or more
+events, or raises ``TranslationError`` for a row it cannot understand (unknown
+code, impossible null); the relay quarantines that change with the reason.
+Zero events is a deliberate answer (e.g. a balance-only wallet update: the
+ledger row of the same transaction carries the money movement).
+
+The legacy codes are restated here rather than imported from the monolith's
+models, which would pull in Django; tests/acl/test_translators.py checks they
+still match the models' choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from acl.domain import Change, DomainEvent, Row, decode, money, required, utc_iso
+from acl.errors import TranslationError
+
+Translator = Callable[[Change], list[DomainEvent]]
+_REGISTRY: dict[str, Translator] = {}
+
+KYC_STATUS = {0: "none", 1: "pending", 2: "verified", 3: "rejected"}
+DOC_TYPE = {1: "pan", 2: "aadhaar", 3: "passport"}
+WALLET_STATUS = {1: "active", 2: "frozen", 3: "closed"}
+TXN_TYPE = {1: "credit", 2: "debit", 3: "transfer_in", 4: "transfer_out", 5: "payout", 6: "payout_reversal"}
+INBOUND_KINDS = frozenset({"credit", "transfer_in", "payout_reversal"})
+TXN_STATUS = {1: "posted"}
+PAYOUT_STATUS = {1: "requested", 2: "processing", 3: "paid", 4: "failed", 5: "reversed"}
+
+
+def translates(table: str) -> Callable[[Translator], Translator]:
+    def register(fn: Translator) -> Translator:
+        if table in _REGISTRY:
+            raise ValueError(
+                f"two translators declared for {table}: {_REGISTRY[table].__name__}, {fn.__name__}"
+            )
+        _REGISTRY[table] = fn
+        return fn
+
+    return register
+
+
+def translate(change: Change) -> list[DomainEvent]:
+    """Route a change to its table's translator. Raises TranslationError for anything it cannot read."""
+    translator = _REGISTRY.get(change.table)
+    if translator is None:
+        raise TranslationError(f"no translator declared for table {change.table}")
+    if change.op == "TRUNCATE":
+        raise TranslationError(f"{change.table} was truncated; every row vanished without row images")
+    return translator(change)
+
+
+def translated_tables() -> frozenset[str]:
+    return frozenset(_REGISTRY)
+
+
+def _new(change: Change) -> Row:
+    if change.after is None:
+        raise TranslationError(f"{change.op} without an after image")
+    return change.after
+
+
+def _changed(change: Change, column: str) -> bool:
+    before, after = change.before or {}, change.after or {}
+    return before.get(column) != after.get(column)
+
+
+def _event(
+    type_: str, aggregate_type: str, aggregate_id: object, at: str, data: dict[str, object]
+) -> DomainEvent:
+    return DomainEvent(type_, aggregate_type, str(aggregate_id), datetime.fromisoformat(at), data)
+
+
+def _is_insert(change: Change) -> bool:
+    return change.op in ("INSERT", "SNAPSHOT")
+
+
+def _no_delete(change: Change, what: str) -> None:
+    if change.op == "DELETE":
+        raise TranslationError(f"{what} are never deleted in PayStream; this delete needs a human decision")
+
+
+# ---- customers and KYC ----------------------------------------------------------------
+
+
+@translates("accounts_user")
+def user_events(change: Change) -> list[DomainEvent]:
+    _no_delete(change, "users")
+    row = _new(change)
+    customer_id = required(row, "id")
+    decode(
+        KYC_STATUS, row.get("kyc_status"), "kyc_status"
+    )  # an unknown code is corruption even if unused here
+    if _is_insert(change):
+        at = utc_iso(required(row, "created_at"), "created_at")
+        return [
+            _event(
+                "paystream.customer.registered.v1",
+                "customer",
+                customer_id,
+                at,
+                {
+                    "customer_id": str(customer_id),
+                    "merchant_id": str(required(row, "merchant_id")),
+                    "external_reference": required(row, "external_ref"),
+                    "full_name": required(row, "full_name"),
+                    "email": row.get("email") or None,
+                    "phone": row.get("phone") or None,
+                    "registered_at": at,
+                },
+            )
+        ]
+    if not any(_changed(change, c) for c in ("full_name", "email", "phone")):
+        return []  # KYC status on the user mirrors the submission, whose events carry it
+    at = utc_iso(required(row, "updated_at"), "updated_at")
+    return [
+        _event(
+            "paystream.customer.updated.v1",
+            "customer",
+            customer_id,
+            at,
+            {
+                "customer_id": str(customer_id),
+                "full_name": required(row, "full_name"),
+                "email": row.get("email") or None,
+                "phone": row.get("phone") or None,
+                "changed_at": at,
+            },
+        )
+    ]
+
+
+@translates("accounts_kycsubmission")
+def kyc_events(change: Change) -> list[DomainEvent]:
+    _no_delete(change, "KYC submissions")
+    row = _new(change)
+    customer_id = required(row, "user_id")
+    status = decode(KYC_STATUS, row.get("status"), "status")
+    base = {
+        "submission_id": str(required(row, "id")),
+        "customer_id": str(customer_id),
+        "document_type": decode(DOC_TYPE, row.get("document_type"), "document_type"),
+    }
+    events: list[DomainEvent] = []
+    if _is_insert(change):
+        at = utc_iso(required(row, "submitted_at"), "submitted_at")
+        events.append(
+            _event("paystream.kyc.submitted.v1", "customer", customer_id, at, {**base, "submitted_at": at})
+        )
+    if status in ("verified", "rejected") and (_is_insert(change) or _changed(change, "status")):
+        at = utc_iso(required(row, "reviewed_at"), "reviewed_at")  # a decision without a time is impossible
+        if status == "verified":
+            events.append(
+                _event("paystream.kyc.verified.v1", "customer", customer_id, at, {**base, "verified_at": at})
+            )
+        else:
+            events.append(
+                _event(
+                    "paystream.kyc.rejected.v1",
+                    "customer",
+                    customer_id,
+                    at,
+                    {**base, "reason": row.get("reason") or None, "rejected_at": at},
+                )
+            )
+    return events
+
+
+# ---- wallets and the ledger ------------------------------------------------------------
+
+
+@translates("wallets_wallet")
+def wallet_events(change: Change) -> list[DomainEvent]:
+    _no_delete(change, "wallets")
+    row = _new(change)
+    wallet_id = required(row, "id")
+    status = decode(WALLET_STATUS, row.get("status"), "status")
+    if _is_insert(change):
+        at = utc_iso(required(row, "created_at"), "created_at")
+        return [
+            _event(
+                "paystream.wallet.opened.v1",
+                "wallet",
+                wallet_id,
+                at,
+                {
+                    "wallet_id": str(wallet_id),
+                    "customer_id": str(required(row, "user_id")),
+                    "merchant_id": str(required(row, "merchant_id")),
+                    "currency": money(0, row.get("currency"))["currency"],
+                    "status": status,
+                    "opened_at": at,
+                },
+            )
+        ]
+    if not _changed(change, "status"):
+        return []  # balance moves are announced by the ledger row written in the same transaction
+    at = utc_iso(required(row, "updated_at"), "updated_at")
+    return [
+        _event(
+            "paystream.wallet.status_changed.v1",
+            "wallet",
+            wallet_id,
+            at,
+            {
+                "wallet_id": str(wallet_id),
+                "status": status,
+                "previous_status": decode(WALLET_STATUS, (change.before or {}).get("status"), "status"),
+                "changed_at": at,
+            },
+        )
+    ]
+
+
+@translates("wallets_transaction")
+def ledger_events(change: Change) -> list[DomainEvent]:
+    if not _is_insert(change):
+        raise TranslationError(
+            f"ledger rows are append-only; got {change.op} of transaction "
+            f"{(change.after or change.before or {}).get('id')}"
+        )
+    row = _new(change)
+    wallet_id = required(row, "wallet_id")
+    kind = decode(TXN_TYPE, row.get("txn_type"), "txn_type")
+    decode(TXN_STATUS, row.get("status"), "status")
+    currency = change.context.get("wallet_currency")
+    amount = required(row, "amount")
+    if isinstance(amount, int) and amount <= 0:
+        raise TranslationError(f"ledger amount must be positive, got {amount}")
+    at = utc_iso(required(row, "created_at"), "created_at")
+    related = row.get("related_wallet_id")
+    inbound = kind in INBOUND_KINDS
+    return [
+        _event(
+            f"paystream.wallet.{'credited' if inbound else 'debited'}.v1",
+            "wallet",
+            wallet_id,
+            at,
+            {
+                "wallet_id": str(wallet_id),
+                "entry_id": str(required(row, "id")),
+                "kind": kind,
+                "amount": money(amount, currency),
+                "balance_after": money(required(row, "balance_after"), currency),
+                "reference": row.get("reference") or None,
+                "description": row.get("description") or None,
+                "counterparty_wallet_id": None if related is None else str(related),
+                "posted_at": at,
+            },
+        )
+    ]
+
+
+# ---- payouts -----------------------------------------------------------------------------
+
+
+@translates("payouts_payout")
+def payout_events(change: Change) -> list[DomainEvent]:
+    _no_delete(change, "payouts")
+    row = _new(change)
+    payout_id = required(row, "id")
+    status = decode(PAYOUT_STATUS, row.get("status"), "status")
+    events: list[DomainEvent] = []
+    if _is_insert(change):
+        at = utc_iso(required(row, "created_at"), "created_at")
+        events.append(
+            _event(
+                "paystream.payout.requested.v1",
+                "payout",
+                payout_id,
+                at,
+                {
+                    "payout_id": str(payout_id),
+                    "wallet_id": str(required(row, "wallet_id")),
+                    "merchant_id": str(required(row, "merchant_id")),
+                    "amount": money(required(row, "amount"), change.context.get("wallet_currency")),
+                    "requested_at": at,
+                },
+            )
+        )
+    if (_is_insert(change) and status != "requested") or (
+        not _is_insert(change) and _changed(change, "status")
+    ):
+        before = change.before or {}
+        at = utc_iso(required(row, "updated_at"), "updated_at")
+        events.append(
+            _event(
+                "paystream.payout.status_changed.v1",
+                "payout",
+                payout_id,
+                at,
+                {
+                    "payout_id": str(payout_id),
+                    "wallet_id": str(required(row, "wallet_id")),
+                    "status": status,
+                    "previous_status": decode(PAYOUT_STATUS, before.get("status", 1), "status"),
+                    "failure_reason": row.get("failure_reason") or None,
+                    "provider_reference": row.get("provider_ref") or None,
+                    "changed_at": at,
+                },
+            )
+        )
+    return events
