@@ -1,0 +1,1 @@
+"""Adapters between the pure reconciliation core and real databases."""
