@@ -1,0 +1,1 @@
+"""Data and schema migration tooling: the migration linter (backfill and runbook come later)."""
