@@ -36,6 +36,23 @@ def register(subparsers: Any) -> None:
     demo.set_defaults(handler=cmd_demo)
 
 
+def wait_for_outbox_drain(database_url: str, timeout: float) -> tuple[int, int]:
+    """(captured, not yet handled) outbox rows, once the relay has caught up or time is out."""
+    import psycopg
+
+    from acl.install import SCHEMA
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(f"SELECT count(*), count(*) FILTER (WHERE outcome IS NULL) "
+                               f"FROM {SCHEMA}.outbox").fetchone()
+            captured, pending = (int(row[0]), int(row[1])) if row else (0, 0)
+            if pending == 0 or time.monotonic() > deadline:
+                return captured, pending
+            time.sleep(0.2)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from legacy_client import run_load
 
@@ -56,6 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print(load.table())
         # 0 = no answer at all; 5xx = the server failed. Both are client-visible failures.
         server_errors = sum(n for status, n in load.errors.items() if status == 0 or status >= 500)
+        captured, unpublished = wait_for_outbox_drain(settings.monolith_database_url, timeout=60)
         summary = Table("", "", title="strangler demo — summary", show_header=False)
         summary.add_row("stack", ", ".join(stack.log_paths()))
         summary.add_row("seeded", f"{sum(seeded.counts.values()):,} rows "
@@ -64,10 +82,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
                         f"{len(transcript.failures)} failed")
         summary.add_row("load", f"{load.requests:,} requests, {load.requests_per_second:,.0f} req/s, "
                         f"p95 {load.latency.p95_ms:.1f} ms, server errors {server_errors}")
+        summary.add_row("events", f"{captured:,} writes captured by the anti-corruption layer, "
+                        f"{unpublished:,} not yet on Kafka")
         summary.add_row("logs", str(settings.log_dir))
         summary.add_row("took", f"{time.monotonic() - started:.0f}s")
         console.print(summary)
-        ok = transcript.ok and server_errors == 0
+        ok = transcript.ok and server_errors == 0 and unpublished == 0
         console.print("[bold green]demo passed[/]" if ok else "[bold red]demo found failures[/]")
         if args.keep_running:
             console.print(f"stack still running at {settings.monolith_url}; Ctrl-C stops it")

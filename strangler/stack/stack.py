@@ -86,6 +86,7 @@ class Stack:
             self.migrate()
             if with_kafka:
                 self._start_kafka()
+                self._start_relay()
             self._start_monolith()
             if with_worker:
                 self._start_worker()
@@ -148,6 +149,30 @@ class Stack:
             health=_tcp_open(s.kafka_port),
             start_timeout=20,
         ), f"Tansu (Kafka protocol, in-memory) on 127.0.0.1:{s.kafka_port}")
+
+    def _start_relay(self) -> None:
+        s = self.settings
+
+        def topics_created() -> bool:
+            from confluent_kafka.admin import AdminClient
+
+            from acl.ops import event_topics
+
+            try:
+                existing = AdminClient({"bootstrap.servers": s.kafka_bootstrap_servers}).list_topics(
+                    timeout=1).topics
+            except Exception:  # the broker not answering yet is "not healthy yet"
+                return False
+            return all(topic in existing for topic in event_topics())
+
+        self._spawn(ManagedProcess(
+            name="relay",
+            argv=[sys.executable, "-m", "acl.ops", "relay", s.monolith_database_url,
+                  s.kafka_bootstrap_servers],
+            log_path=s.log_dir / "relay.log",
+            health=topics_created,
+            start_timeout=30,
+        ), "outbox → Kafka relay (anti-corruption layer)")
 
     def _start_monolith(self) -> None:
         s = self.settings

@@ -1,0 +1,163 @@
+"""``strangler events …`` and ``strangler acl …``: operate the anti-corruption layer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from strangler.config import get_settings
+from strangler.errors import StranglerError
+
+console = Console()
+
+
+def register(subparsers: Any) -> None:
+    events = subparsers.add_parser(
+        "events", help="domain events: check contract compatibility, tail the stream, replay",
+        description="Operate the domain-event stream the anti-corruption layer publishes.",
+    )
+    sub = events.add_subparsers(dest="events_command", metavar="ACTION", required=True)
+    check = sub.add_parser(
+        "check-contracts", help="fail if a contract change would break existing consumers",
+        description="Compare the event contracts in acl/contracts/ with those at a git ref. A "
+        "removed or renamed required field, a changed type or a removed contract is breaking "
+        "unless published under a new version. Exit 1 when anything breaks.",
+    )
+    check.add_argument("--against", default=None,
+                       help="git ref consumers were built against (default: origin/main, else HEAD)")
+    check.set_defaults(handler=cmd_check_contracts)
+
+    tail = sub.add_parser("tail", help="print events as they arrive (moves no consumer's offsets)")
+    tail.add_argument("--topic", action="append", help="topic (repeatable; default: every event topic)")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest event")
+    tail.add_argument("--limit", type=int, help="stop after this many events")
+    tail.set_defaults(handler=cmd_tail)
+
+    replay = sub.add_parser(
+        "replay", help="re-publish already published outbox changes with their original event ids",
+        description="Consumers recognise the deterministic event ids, so a replay is harmless to "
+        "those that already applied them and fills the gap for those that did not.",
+    )
+    replay.add_argument("--from", dest="from_id", type=int, required=True, help="first outbox id")
+    replay.add_argument("--to", dest="to_id", type=int, help="last outbox id (default: newest)")
+    replay.add_argument("--table", help="only changes of this legacy table")
+    replay.set_defaults(handler=cmd_replay)
+
+    acl = subparsers.add_parser(
+        "acl", help="anti-corruption layer: install change capture, run the relay, backfill",
+        description="Change capture (triggers into an outbox in the monolith's database), the "
+        "relay that publishes it to Kafka, and backfills of existing rows as events.",
+    )
+    asub = acl.add_subparsers(dest="acl_command", metavar="ACTION", required=True)
+    asub.add_parser("install", help="install (or update) the capture triggers and outbox; idempotent"
+                    ).set_defaults(handler=cmd_install)
+    relay = asub.add_parser("relay", help="run the outbox → Kafka relay until Ctrl-C")
+    relay.add_argument("--batch-size", type=int, default=2000)
+    relay.set_defaults(handler=cmd_relay)
+    backfill = asub.add_parser(
+        "backfill", help="publish existing rows of a legacy table as events (resumable)",
+        description="Publishes a snapshot of every row with deterministic event ids, resuming after "
+        "the last acknowledged batch unless --restart.",
+    )
+    backfill.add_argument("--table", required=True, help="legacy table, e.g. wallets_transaction")
+    backfill.add_argument("--restart", action="store_true", help="start again from the first row")
+    backfill.set_defaults(handler=cmd_backfill)
+
+
+def cmd_check_contracts(args: argparse.Namespace) -> int:
+    from acl.contracts import check_contracts, contracts_at_git_ref, load_contracts
+
+    repo = Path(__file__).resolve().parents[2]
+    ref = args.against or _default_ref(repo)
+    problems = check_contracts(contracts_at_git_ref(repo, ref), load_contracts())
+    if not problems:
+        console.print(f"[green]contracts compatible with {ref}[/]")
+        return 0
+    for problem in problems:
+        console.print(f"[red]breaking:[/] {problem}", highlight=False)
+    console.print("Publish the change under a new version (…v2) instead, keeping the old contract.")
+    return 1
+
+
+def _default_ref(repo: Path) -> str:
+    probe = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", "origin/main"],
+                           capture_output=True, check=False)
+    return "origin/main" if probe.returncode == 0 else "HEAD"
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from acl.ops import event_topics, tail
+
+    settings = get_settings()
+    topics = args.topic or event_topics()
+    count = tail(settings.kafka_bootstrap_servers, topics,
+                 lambda event: print(json.dumps(event, default=str), flush=True),
+                 from_beginning=args.from_beginning, limit=args.limit)
+    console.print(f"{count} events", style="dim")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from acl.adapters.kafka_publisher import KafkaPublisher
+    from acl.ops import replay
+
+    settings = get_settings()
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers)
+    try:
+        done = replay(settings.monolith_database_url, publisher, args.from_id, args.to_id, args.table)
+    finally:
+        publisher.close()
+    console.print(f"re-published {done} events")
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from acl.install import install
+
+    install(get_settings().monolith_database_url)
+    console.print("[green]change capture installed[/]")
+    return 0
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from acl.ops import run_relay
+
+    settings = get_settings()
+    console.print(f"relay: {settings.monolith_database_url.rsplit('@', 1)[-1]} → "
+                  f"{settings.kafka_bootstrap_servers} (Ctrl-C stops after the current batch)")
+    run_relay(settings.monolith_database_url, settings.kafka_bootstrap_servers, args.batch_size)
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from acl.adapters.kafka_publisher import KafkaPublisher
+    from acl.backfill import backfill
+    from acl.contracts import ContractRegistry, load_contracts
+    from acl.errors import AclError
+    from acl.ops import ensure_topics, event_topics
+
+    settings = get_settings()
+    ensure_topics(settings.kafka_bootstrap_servers, event_topics())
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers)
+    with Progress("backfill " + args.table, BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as progress:
+        task = progress.add_task(args.table, total=None)
+        try:
+            done = backfill(settings.monolith_database_url, args.table, publisher,
+                            ContractRegistry(load_contracts()), restart=args.restart,
+                            progress=lambda n, total: progress.update(task, completed=n, total=total))
+        except AclError as exc:
+            raise StranglerError(str(exc)) from exc
+        finally:
+            publisher.close()
+    table = Table("table", "rows published now")
+    table.add_row(args.table, f"{done:,}")
+    console.print(table)
+    return 0
