@@ -19,6 +19,7 @@ from routing_proxy.dataplane.body import RequestBody
 from routing_proxy.dataplane.http import RequestHead, error_response
 from routing_proxy.decision import UNMATCHED, Decision
 from routing_proxy.errors import ClientRequestError
+from routing_proxy.paths import canonical_path
 
 if TYPE_CHECKING:
     from routing_proxy.dataplane.server import ProxyServer
@@ -229,7 +230,8 @@ class ClientConnection(asyncio.Protocol):
         for name, value in self._headers:
             lowered[name.decode("latin-1").lower()] = value.decode("latin-1")
         target = self._url
-        path, _, query = target.decode("latin-1").partition("?")
+        raw_path, _, query = target.decode("latin-1").partition("?")
+        path = canonical_path(raw_path)
         chunked = "chunked" in lowered.get("transfer-encoding", "").lower()
         length = lowered.get("content-length")
         content_length = None
