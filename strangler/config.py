@@ -33,6 +33,7 @@ class Settings:
     pg_port: int
     monolith_database_url: str
     control_database_url: str
+    ledger_database_url: str
     embedded_postgres: bool
     kafka_bootstrap_servers: str
     embedded_kafka: bool
@@ -70,6 +71,7 @@ class Settings:
         embedded_db = f"postgresql://postgres@127.0.0.1:{pg_port}"
         monolith_db = r.url("MONOLITH_DATABASE_URL", None, schemes=("postgresql", "postgres"))
         control_db = r.url("CONTROL_DATABASE_URL", None, schemes=("postgresql", "postgres"))
+        ledger_db = r.url("LEDGER_DATABASE_URL", None, schemes=("postgresql", "postgres"))
         kafka_port = r.port("KAFKA_PORT", 19092)
         kafka = r.text("KAFKA_BOOTSTRAP_SERVERS", "")
         secret = r.text("SECRET_KEY", "")
@@ -90,7 +92,8 @@ class Settings:
             pg_port=pg_port,
             monolith_database_url=monolith_db or f"{embedded_db}/paystream",
             control_database_url=control_db or f"{embedded_db}/strangler_control",
-            embedded_postgres=monolith_db is None or control_db is None,
+            ledger_database_url=ledger_db or f"{embedded_db}/ledger",
+            embedded_postgres=None in (monolith_db, control_db, ledger_db),
             kafka_bootstrap_servers=kafka or f"127.0.0.1:{kafka_port}",
             embedded_kafka=not kafka,
             kafka_port=kafka_port,

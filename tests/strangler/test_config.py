@@ -13,6 +13,7 @@ def test_empty_environment_means_embedded_defaults() -> None:
     assert s.embedded_postgres and s.embedded_kafka
     assert s.monolith_database_url.endswith(":55432/paystream")
     assert s.control_database_url.endswith(":55432/strangler_control")
+    assert s.ledger_database_url.endswith(":55432/ledger")
     assert s.celery_broker_url == "filesystem://"
 
 
@@ -20,6 +21,7 @@ def test_configured_servers_turn_embedded_defaults_off() -> None:
     s = Settings.from_environ({
         "STRANGLER_MONOLITH_DATABASE_URL": "postgresql://u:p@db1:5432/paystream",
         "STRANGLER_CONTROL_DATABASE_URL": "postgresql://u:p@db2:5432/control",
+        "STRANGLER_LEDGER_DATABASE_URL": "postgresql://u:p@db3:5432/ledger",
         "STRANGLER_KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
         "STRANGLER_REDIS_URL": "redis://127.0.0.1:6379/0",
     })

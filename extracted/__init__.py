@@ -1,0 +1,1 @@
+"""Extracted services: each a Django + DRF project with its own PostgreSQL database."""

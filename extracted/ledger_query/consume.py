@@ -1,0 +1,148 @@
+"""Entry point of the ledger projector: ``python -m extracted.ledger_query.consume``.
+
+Wires the ACL consumer library (inbox in the ledger database, exactly-once effects,
+dead-letter topic) to the pure domain and the SQL projector. Every event is first
+checked against its contract: one that fails it, or whose type/version the ledger
+does not know, is dead-lettered with the reason in its ``dlq_error`` header and
+nothing is written. Between events the loop records when it found nothing pending,
+which is what the sync lag (``extracted.ledger_query.sync``) measures against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import structlog
+from cloudevents.core.base import BaseCloudEvent
+
+from acl.adapters.pg_inbox import PgInboxStore
+from acl.consumer import EventConsumer
+from acl.contracts import ContractRegistry, load_contracts
+from acl.domain import DomainEvent
+from acl.metrics import ConsumerMetrics
+from acl.ops import ensure_topics
+from extracted.ledger_query import domain, projector
+
+GROUP = "ledger-query"
+# topics are named by the event type's first two parts (acl.envelope.topic_for)
+TOPICS = ["paystream.wallet", "paystream.kyc", "paystream.merchant"]
+DEAD_LETTER_TOPIC = "paystream.dead-letter.ledger-query"
+PROPOSED_CONTRACTS = Path(__file__).parent / "contracts"
+_log = structlog.get_logger("ledger_query.consume")
+
+
+def contracts() -> ContractRegistry:
+    """The ACL's published contracts plus the merchant contracts this service proposes."""
+    return ContractRegistry({**load_contracts(), **load_contracts(PROPOSED_CONTRACTS)})
+
+
+class Projector:
+    """The consumer's handler: contract check -> domain decision -> SQL effects, in ``tx``."""
+
+    def __init__(self, registry: ContractRegistry) -> None:
+        self.registry = registry
+
+    def __call__(self, event: BaseCloudEvent, tx: Any) -> None:
+        event_type = event.get_type()
+        data = event.get_data()
+        if not isinstance(data, dict):
+            raise domain.UnsupportedEvent(event_type, "data is not a JSON object")
+        occurred = event.get_time()
+        committed_at = occurred if isinstance(occurred, datetime) else None
+        self.registry.validate(DomainEvent(event_type, "", "", committed_at or datetime.now(UTC), data))
+        projector.apply(tx, domain.decide(event_type, data), committed_at)
+
+
+class LedgerConsumer:
+    """Runs the event consumer and marks the moments it found nothing pending."""
+
+    heartbeat_interval = 0.2  # seconds between caught-up marks while idle
+
+    def __init__(self, database_url: str, consumer: EventConsumer) -> None:
+        self.database_url, self.consumer = database_url, consumer
+        self._conn: psycopg.Connection[Any] | None = None
+        self._last_mark = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.poll_once(0.2)
+        finally:
+            self.consumer.close()
+            if self._conn is not None:
+                self._conn.close()
+
+    def poll_once(self, timeout: float) -> bool:
+        polled_at = datetime.now(UTC)
+        if self.consumer.poll_once(timeout):
+            return True
+        # Only an assigned consumer that found nothing is caught up; one still joining is not.
+        if self.consumer._client().assignment():
+            self._mark_caught_up(polled_at)
+        return False
+
+    def _mark_caught_up(self, at: datetime) -> None:
+        if time.monotonic() - self._last_mark < self.heartbeat_interval:
+            return
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.database_url, autocommit=True)
+        self._conn.execute(
+            "UPDATE ledger_sync_state SET caught_up_at = greatest(caught_up_at, %s) WHERE id = 1", (at,)
+        )
+        self._last_mark = time.monotonic()
+
+
+def build(database_url: str, bootstrap_servers: str, *, group: str = GROUP, max_attempts: int = 3,
+          metrics: ConsumerMetrics | None = None) -> LedgerConsumer:
+    """The one wiring point of the consumer process (tests call it too)."""
+    ensure_topics(bootstrap_servers, [*TOPICS, DEAD_LETTER_TOPIC])
+    consumer = EventConsumer(
+        bootstrap_servers, group, TOPICS, Projector(contracts()), PgInboxStore(database_url),
+        DEAD_LETTER_TOPIC, max_attempts, metrics,
+        # a fresh event should become visible within milliseconds, not a fetch-wait later
+        overrides={"fetch.wait.max.ms": 10},
+    )
+    return LedgerConsumer(database_url, consumer)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from prometheus_client import start_http_server
+
+    from extracted.ledger_query.config import ledger_database_url
+    from strangler.config import get_settings
+    from strangler.logging import configure
+
+    parser = argparse.ArgumentParser(prog="python -m extracted.ledger_query.consume",
+                                     description="Apply domain events to the ledger read model.")
+    parser.add_argument("--database-url", help="ledger database (default STRANGLER_LEDGER_DATABASE_URL)")
+    parser.add_argument("--bootstrap-servers", help="Kafka (default STRANGLER_KAFKA_BOOTSTRAP_SERVERS)")
+    parser.add_argument("--group", default=GROUP)
+    parser.add_argument("--max-attempts", type=int, default=3)
+    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics (0: off)")
+    parser.add_argument("--log-format", choices=["console", "json"], default="json")
+    args = parser.parse_args(argv)
+    configure(args.log_format)
+    database_url = args.database_url or ledger_database_url()
+    bootstrap = args.bootstrap_servers or get_settings().kafka_bootstrap_servers
+    metrics = ConsumerMetrics.create()
+    if args.metrics_port:
+        start_http_server(args.metrics_port)
+    ledger = build(database_url, bootstrap, group=args.group, max_attempts=args.max_attempts,
+                   metrics=metrics)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    _log.info("ledger_query.consumer_started", group=args.group, topics=TOPICS)
+    ledger.run(stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Adapter: writes the domain's ledger effects with SQL, inside the consumer's inbox transaction.
+
+Every write is idempotent on its own (``ON CONFLICT``) as well as through the inbox,
+because the ACL backfill re-publishes history under snapshot event ids that the
+inbox has not seen: a movement already applied live must not post twice. A
+transaction older than the wallet's newest one (backfill arriving after live
+traffic) is recorded but does not move the cached balance.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from extracted.ledger_query import domain as d
+
+
+def apply(tx: Any, effects: list[d.Effect], committed_at: datetime | None) -> None:
+    """Apply ``effects`` on the psycopg connection ``tx`` and advance the freshness mark."""
+    for effect in effects:
+        _APPLY[type(effect)](tx, effect)
+    if committed_at is not None:
+        tx.execute(
+            "UPDATE ledger_sync_state SET newest_event_at = greatest(newest_event_at, %s) WHERE id = 1",
+            (committed_at,),
+        )
+
+
+def _open(tx: Any, e: d.OpenWallet) -> None:
+    tx.execute(
+        "INSERT INTO ledger_wallet (wallet_id, merchant_id, customer_id, currency, status, limits_locked,"
+        " balance, last_transaction_id, opened_at, updated_at)"
+        " VALUES (%s, %s, %s, %s, %s,"
+        "  NOT EXISTS (SELECT 1 FROM ledger_customer c WHERE c.customer_id = %s"
+        "              AND c.kyc_verified_at IS NOT NULL),"
+        "  0, NULL, %s, %s) ON CONFLICT (wallet_id) DO NOTHING",
+        (e.wallet_id, e.merchant_id, e.customer_id, e.currency, e.status, e.customer_id,
+         e.opened_at, e.opened_at),
+    )
+
+
+def _post(tx: Any, e: d.PostTransaction) -> None:
+    cur = tx.execute(
+        "INSERT INTO ledger_transaction (id, wallet_id, kind, amount, currency, status, reference,"
+        " description, counterparty_wallet_id, balance_after, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, 'posted', %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+        (e.transaction_id, e.wallet_id, e.kind, e.amount, e.currency, e.reference, e.description,
+         e.counterparty_wallet_id, e.balance_after, e.posted_at),
+    )
+    if cur.rowcount == 0:
+        return  # already posted (live, then again from a backfill snapshot)
+    with tx.cursor() as c:
+        c.executemany(
+            "INSERT INTO ledger_entry (transaction_id, leg, account, amount, currency)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [(e.transaction_id, leg.leg, leg.account, leg.amount, leg.currency) for leg in e.legs],
+        )
+    tx.execute(
+        "UPDATE ledger_wallet SET balance = %s, last_transaction_id = %s,"
+        " updated_at = greatest(updated_at, %s)"
+        " WHERE wallet_id = %s AND coalesce(last_transaction_id, 0) < %s",
+        (e.balance_after, e.transaction_id, e.posted_at, e.wallet_id, e.transaction_id),
+    )
+
+
+def _status(tx: Any, e: d.ChangeWalletStatus) -> None:
+    tx.execute(
+        "UPDATE ledger_wallet SET status = %s, updated_at = greatest(updated_at, %s) WHERE wallet_id = %s",
+        (e.status, e.changed_at, e.wallet_id),
+    )
+
+
+def _verify(tx: Any, e: d.VerifyCustomer) -> None:
+    # the customer row makes wallets opened later start unlocked; the monolith's unlock is an
+    # update() that leaves wallets' updated_at alone, so this does too
+    tx.execute(
+        "INSERT INTO ledger_customer (customer_id, kyc_verified_at) VALUES (%s, %s)"
+        " ON CONFLICT (customer_id) DO UPDATE SET kyc_verified_at ="
+        " coalesce(ledger_customer.kyc_verified_at, EXCLUDED.kyc_verified_at)",
+        (e.customer_id, e.verified_at),
+    )
+    tx.execute("UPDATE ledger_wallet SET limits_locked = false WHERE customer_id = %s AND limits_locked",
+               (e.customer_id,))
+
+
+def _issue_key(tx: Any, e: d.IssueApiKey) -> None:
+    tx.execute(
+        "INSERT INTO ledger_api_key (key_id, merchant_id, key_hash, issued_at, revoked_at)"
+        " VALUES (%s, %s, %s, %s, NULL) ON CONFLICT (key_id) DO NOTHING",
+        (e.key_id, e.merchant_id, e.key_hash, e.issued_at),
+    )
+
+
+def _revoke_key(tx: Any, e: d.RevokeApiKey) -> None:
+    tx.execute("UPDATE ledger_api_key SET revoked_at = coalesce(revoked_at, %s) WHERE key_id = %s",
+               (e.revoked_at, e.key_id))
+
+
+def _merchant_status(tx: Any, e: d.ChangeMerchantStatus) -> None:
+    tx.execute(
+        "INSERT INTO ledger_merchant (merchant_id, active, changed_at) VALUES (%s, %s, %s)"
+        " ON CONFLICT (merchant_id) DO UPDATE SET active = EXCLUDED.active, changed_at = EXCLUDED.changed_at"
+        " WHERE ledger_merchant.changed_at <= EXCLUDED.changed_at",
+        (e.merchant_id, e.active, e.changed_at),
+    )
+
+
+_APPLY: dict[type, Any] = {
+    d.OpenWallet: _open,
+    d.PostTransaction: _post,
+    d.ChangeWalletStatus: _status,
+    d.VerifyCustomer: _verify,
+    d.IssueApiKey: _issue_key,
+    d.RevokeApiKey: _revoke_key,
+    d.ChangeMerchantStatus: _merchant_status,
+}

@@ -1,0 +1,31 @@
+"""URLconf of the ledger query service: the two legacy read endpoints, health and metrics."""
+
+from django.urls import path, register_converter
+
+from extracted.ledger_query import health, views
+
+
+class IdConverter:
+    # as monolith.api_urls (which imports every monolith view): longer ids cannot exist -> 404
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "id")
+
+urlpatterns = [
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
+    path("metrics", health.metrics),
+    path("api/v1/wallets/<id:wallet_id>/balance/", views.WalletBalanceView.as_view()),
+    path("api/v1/wallets/<id:wallet_id>/transactions/", views.WalletTransactionsView.as_view()),
+]
+
+# Unknown URLs and crashes are the legacy JSON errors on /api/ paths, as in the monolith.
+handler404 = "monolith.common.errors.json_not_found"
+handler500 = "monolith.common.errors.json_server_error"
