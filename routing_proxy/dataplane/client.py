@@ -31,7 +31,7 @@ log = structlog.get_logger("routing_proxy.client")
 class Exchange:
     """One request on a client connection, from its head to the end of its response."""
 
-    __slots__ = ("body", "decision", "head", "must_close", "response_started")
+    __slots__ = ("body", "decision", "head", "must_close", "response_started", "started")
 
     def __init__(self, head: RequestHead, body: RequestBody) -> None:
         self.head = head
@@ -39,6 +39,7 @@ class Exchange:
         self.decision: Decision = UNMATCHED
         self.response_started = False
         self.must_close = False
+        self.started = 0.0  # loop time the handler took it up; the shadow copy's primary latency
 
 
 class ClientConnection(asyncio.Protocol):

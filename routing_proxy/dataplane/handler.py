@@ -41,7 +41,7 @@ class RequestHandler:
 
     async def handle(self, client: ClientConnection, exchange: Exchange) -> None:
         b = self.b
-        started = self.loop.time()
+        started = exchange.started = self.loop.time()
         head = exchange.head
         decision = exchange.decision = b.router.route(head)
         # A request that might be sent twice (or copied) must keep its body.
@@ -95,7 +95,8 @@ class RequestHandler:
         for attempt in (0, 1):
             conn, reused = await pool.acquire()
             tee = self.b.shadow
-            recorder = ShadowRecorder(tee.max_body) if decision.shadow and tee.active else None
+            recorder = (ShadowRecorder(tee.max_body, exchange.started, self.loop.time)
+                        if decision.shadow and tee.active else None)
             relay = ResponseRelay(client, exchange, self.b.hygiene, refused, recorder)
             client.upstream = conn
             try:

@@ -8,6 +8,7 @@ When the exchange is shadowed, the relay also records a bounded copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from routing_proxy.dataplane.http import LAST_CHUNK, NO_BODY_STATUSES, chunk
@@ -21,10 +22,13 @@ if TYPE_CHECKING:
 class ShadowRecorder:
     """Keeps up to ``max_body`` bytes of the primary response for the shadow copy."""
 
-    __slots__ = ("headers", "max_body", "parts", "size", "status", "truncated")
+    __slots__ = ("clock", "headers", "max_body", "parts", "size", "started", "status", "truncated")
 
-    def __init__(self, max_body: int) -> None:
+    def __init__(self, max_body: int, started: float = 0.0,
+                 clock: Callable[[], float] | None = None) -> None:
         self.max_body = max_body
+        self.started = started
+        self.clock = clock
         self.parts: list[bytes] = []
         self.size = 0
         self.status = 0
@@ -47,6 +51,7 @@ class ShadowRecorder:
             request_body=request_body[: tee.max_body], status=self.status,
             response_headers=self.headers, response_body=b"".join(self.parts),
             truncated=self.truncated or len(request_body) > tee.max_body,
+            primary_latency_s=None if self.clock is None else self.clock() - self.started,
         )
 
 

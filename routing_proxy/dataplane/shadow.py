@@ -32,6 +32,7 @@ class ShadowCopy:
     response_headers: tuple[tuple[bytes, bytes], ...]
     response_body: bytes
     truncated: bool  # a body exceeded shadow_max_body; compare with care
+    primary_latency_s: float | None = None  # primary's time to answer, for the latency comparison
 
 
 class ShadowSink(abc.ABC):

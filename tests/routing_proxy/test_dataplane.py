@@ -365,6 +365,7 @@ def test_shadow_sink_gets_request_and_primary_response_copies() -> None:
                 "payouts.create", "POST", b'{"a": 1}')
             assert copy.status == 200 and copy.response_body == response.body
             assert copy.request_id == response.header("X-Request-ID")
+            assert copy.primary_latency_s is not None and copy.primary_latency_s > 0
             assert ext.requests == []  # replaying on the candidate is the sink's job
             assert server.metrics.value("strangler_proxy_shadow_enqueued_total") == 1
             client.close()
