@@ -9,6 +9,7 @@ to go.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 
 import structlog
@@ -41,7 +42,9 @@ class RequestHandler:
 
     async def handle(self, client: ClientConnection, exchange: Exchange) -> None:
         b = self.b
-        started = exchange.started = self.loop.time()
+        started = self.loop.time()
+        # uvloop's loop.time() is cached per iteration (ms); latency needs a finer clock.
+        exchange.started = time.perf_counter()
         head = exchange.head
         decision = exchange.decision = b.router.route(head)
         # A request that might be sent twice (or copied) must keep its body.
@@ -95,7 +98,7 @@ class RequestHandler:
         for attempt in (0, 1):
             conn, reused = await pool.acquire()
             tee = self.b.shadow
-            recorder = (ShadowRecorder(tee.max_body, exchange.started, self.loop.time)
+            recorder = (ShadowRecorder(tee.max_body, exchange.started, time.perf_counter)
                         if decision.shadow and tee.active else None)
             relay = ResponseRelay(client, exchange, self.b.hygiene, refused, recorder)
             client.upstream = conn
