@@ -32,8 +32,19 @@ _SET = (
 )
 
 
+def _captured_aliases() -> tuple[str, ...]:
+    """Database aliases holding captured tables: only the monolith's (``default``) unless set.
+
+    Other aliases (a control plane or service database in the same process) have no
+    capture triggers and may even be off-limits to the request, so they are left alone.
+    """
+    from django.conf import settings
+
+    return tuple(getattr(settings, "STRANGLER_ACL_DATABASE_ALIASES", ("default",)))
+
+
 def _apply(connection: BaseDatabaseWrapper, correlation_id: str, traceparent: str) -> None:
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or connection.alias not in _captured_aliases():
         return
     with connection.cursor() as cursor:
         cursor.execute(_SET, [correlation_id, traceparent])

@@ -14,7 +14,17 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from strangler import __version__
-from strangler.cli import client_cmds, demo_cmd, seed_cmd, stack_cmds
+from strangler.cli import (
+    client_cmds,
+    demo_cmd,
+    events_cmd,
+    lint_cmd,
+    reconcile_cmd,
+    routes_cmd,
+    seed_cmd,
+    shadow_cmd,
+    stack_cmds,
+)
 from strangler.errors import StranglerError
 
 DESCRIPTION = """\
@@ -25,7 +35,10 @@ Start here:  strangler demo      (brings the stack up on embedded defaults, seed
 Settings come from STRANGLER_* environment variables; `strangler config` shows them.
 """
 
-MODULES = (stack_cmds, seed_cmd, client_cmds, demo_cmd)
+MODULES = (
+    stack_cmds, seed_cmd, client_cmds, demo_cmd, events_cmd, routes_cmd, shadow_cmd, reconcile_cmd,
+    lint_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

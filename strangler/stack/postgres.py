@@ -139,10 +139,13 @@ class EmbeddedPostgres:
         raise StackError(f"embedded PostgreSQL did not accept connections in {timeout}s: {last}")
 
     def stop(self) -> None:
-        if not self.running():
-            return
-        subprocess.run([_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-                       capture_output=True, check=False, **self._run_kwargs())  # type: ignore[call-overload]
+        """Fast shutdown (sessions terminated, clean checkpoint); immediate if that does not finish."""
+        for mode, wait in (("fast", 30), ("immediate", 15)):
+            if not self.running():
+                return
+            subprocess.run([_bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "-t", str(wait),
+                            "stop"], capture_output=True, check=False,
+                           **self._run_kwargs())  # type: ignore[call-overload]
 
 
 def ensure_database(server_url: str, name: str) -> None:

@@ -1,0 +1,47 @@
+"""Evidence providers for the cutover gates, registered in one place.
+
+A provider is a callable ``(capability name) -> Evidence``. Shadow results and
+reconciliation runs do not exist in the control plane yet, so both providers
+answer "insufficient" with what is missing; the apps that record them replace
+these with ``register_provider(name, provider)`` (same name replaces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from strangler.control.routing.gates import Evidence, Verdict
+
+Provider = Callable[[str], Evidence]
+
+# Thresholds a future shadow provider applies; named here so the audit shows them.
+SHADOW_MIN_MATCH_RATE = 0.999
+SHADOW_MIN_SAMPLES = 1000
+SHADOW_MAX_LATENCY_DELTA_MS = 50.0
+
+
+def shadow_evidence(capability: str) -> Evidence:
+    return Evidence("shadow", Verdict.INSUFFICIENT, "no shadow observations recorded",
+                    {"match_rate": None, "samples": 0, "latency_delta_ms": None,
+                     "needs": {"match_rate": SHADOW_MIN_MATCH_RATE, "samples": SHADOW_MIN_SAMPLES,
+                               "latency_delta_ms": SHADOW_MAX_LATENCY_DELTA_MS}})
+
+
+def reconciliation_evidence(capability: str) -> Evidence:
+    return Evidence("reconciliation", Verdict.INSUFFICIENT, "no parity certificate",
+                    {"certificate": None})
+
+
+_PROVIDERS: dict[str, Provider] = {
+    "shadow": shadow_evidence,
+    "reconciliation": reconciliation_evidence,
+}
+
+
+def register_provider(name: str, provider: Provider) -> None:
+    _PROVIDERS[name] = provider
+
+
+def collect(capability: str) -> list[Evidence]:
+    """Every registered provider's evidence for ``capability``, in registration order."""
+    return [provider(capability) for provider in _PROVIDERS.values()]

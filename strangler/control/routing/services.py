@@ -1,0 +1,288 @@
+"""The one way routing state changes: flip, rollback, kill switches, URLconf import, publish.
+
+The CLI, the API and the admin all call these. Each change runs in one transaction
+on the control database, serialised by an advisory lock: it edits the state, builds
+the whole table (refused if invalid, e.g. overlapping rules, and then nothing was
+changed), stores it as the next ``RouteTableVersion``, writes the audit entry and
+issues ``NOTIFY strangler_routes, '<version>'``, which PostgreSQL delivers at commit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections, router, transaction
+from django.utils import timezone
+
+from routing_proxy.control_client import CHANNEL, table_from_snapshot
+from routing_proxy.errors import RouteTableError
+from strangler.control.routing import evidence
+from strangler.control.routing.errors import (
+    GateRefusedError,
+    InvalidRequestError,
+    TableRejectedError,
+    UnknownCapabilityError,
+)
+from strangler.control.routing.gates import GateResult, evaluate_gate
+from strangler.control.routing.models import (
+    AuditEntry,
+    Capability,
+    GlobalSwitch,
+    ProxyInstance,
+    RouteRule,
+    RouteTableVersion,
+)
+from strangler.control.routing.urlconf import LegacyRoute, capability_for
+from strangler.control.routing.values import DEFAULT_STICKY_KEY, parse_mode, parse_percent
+
+_LOCK_KEY = 0x5354524E  # "STRN": one advisory lock serialises every published change
+LIVE_WITHIN = timedelta(seconds=5)  # an instance with no heartbeat for this long is not live
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    version: int
+    audit_id: int
+    gate: GateResult | None = None
+
+
+def control_db() -> str:
+    return router.db_for_write(Capability) or "default"
+
+
+# -- publishing -------------------------------------------------------------------------
+def snapshot() -> dict[str, Any]:
+    db = control_db()
+    switch = GlobalSwitch.objects.using(db).filter(pk=1).first()
+    capabilities = []
+    for cap in Capability.objects.using(db).prefetch_related("rules").order_by("name"):
+        rules = [{"method": r.method, "path": r.path, "host": r.host,
+                  "header": [r.header_name, r.header_value or ""] if r.header_name else None}
+                 for r in cap.rules.all()]
+        if not rules:
+            continue  # a capability without routes routes nothing; the table refuses it
+        capabilities.append({
+            "name": cap.name, "mode": cap.mode, "canary_basis_points": cap.canary_basis_points,
+            "sticky_key": cap.sticky_key, "upstream": cap.upstream, "fallback": cap.fallback,
+            "killed": cap.killed, "rules": rules})
+    return {"kill_switch": bool(switch and switch.kill_switch), "capabilities": capabilities}
+
+
+def current_version() -> int:
+    latest = RouteTableVersion.objects.using(control_db()).order_by("-version").first()
+    return latest.version if latest else 0
+
+
+def publish_version(actor: str, reason: str) -> RouteTableVersion:
+    """Store the current state as the next version and notify proxies. Call inside ``_change``."""
+    db = control_db()
+    version = current_version() + 1
+    data = snapshot()
+    try:
+        table_from_snapshot(version, data)
+    except RouteTableError as exc:
+        raise TableRejectedError(f"{exc}. Nothing was changed; version {version - 1} still "
+                                 "serves.") from exc
+    published = RouteTableVersion.objects.using(db).create(
+        version=version, snapshot=data, actor=actor, reason=reason)
+    with connections[db].cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, str(version)])
+    return published
+
+
+def _change(work: Callable[[], ChangeResult]) -> ChangeResult:
+    db = control_db()
+    with transaction.atomic(using=db):
+        with connections[db].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+        return work()
+
+
+def _require_reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise InvalidRequestError("a reason is required for every change (--reason \"...\"); "
+                                  "nothing was changed.")
+    return reason.strip()
+
+
+def _capability(name: str) -> Capability:
+    db = control_db()
+    try:
+        return Capability.objects.using(db).select_for_update().get(name=name)
+    except Capability.DoesNotExist:
+        known = list(Capability.objects.using(db).values_list("name", flat=True))
+        raise UnknownCapabilityError(name, known) from None
+
+
+def _audit(action: str, actor: str, reason: str, version: int, *, capability: str = "",
+           before: tuple[str, int] = ("", 0), after: tuple[str, int] = ("", 0),
+           gate: GateResult | None = None, forced: bool = False) -> AuditEntry:
+    entry = AuditEntry(actor=actor, action=action, capability=capability, from_mode=before[0],
+                       to_mode=after[0], from_basis_points=before[1], to_basis_points=after[1],
+                       version=version, reason=reason, forced=forced,
+                       evidence=gate.as_json() if gate else {})
+    entry.save(using=control_db())
+    return entry
+
+
+# -- changes ----------------------------------------------------------------------------
+def flip(name: str, mode: str, *, reason: str, actor: str, percent: Any = None,
+         force: bool = False, sticky_key: dict[str, str] | None = None) -> ChangeResult:
+    """Move a capability to ``mode`` (a canary at ``percent``), if its gate holds or ``force``."""
+    reason = _require_reason(reason)
+    target = parse_mode(mode)
+    if target == "canary":
+        if percent is None:
+            raise InvalidRequestError("a canary needs a percentage (--percent 5.25); nothing was "
+                                      "changed.")
+        basis_points = parse_percent(percent)
+    elif percent is not None:
+        raise InvalidRequestError(f"a percentage applies only to mode canary, not {target}; "
+                                  "nothing was changed.")
+    else:
+        basis_points = 0
+
+    def work() -> ChangeResult:
+        cap = _capability(name)
+        gate = evaluate_gate(cap.name, target, basis_points, evidence.collect(cap.name))
+        if not gate.holds and not force:
+            raise GateRefusedError(
+                f"the gate of {cap.name} does not hold for {target}"
+                f"{f' {basis_points / 100:.2f}%' if target == 'canary' else ''}: {gate.summary()}. "
+                f"Nothing was changed; it stays {cap.mode}. Gather the evidence, or override with "
+                "--force and a reason (audited as forced).", gate)
+        before = (cap.mode, cap.canary_basis_points)
+        cap.mode, cap.canary_basis_points = target, basis_points
+        if sticky_key is not None:
+            cap.sticky_key = sticky_key
+        if target == "canary" and not cap.sticky_key:
+            cap.sticky_key = dict(DEFAULT_STICKY_KEY)
+        cap.save(using=control_db())
+        published = publish_version(actor, reason)
+        entry = _audit("flip", actor, reason, published.version, capability=cap.name,
+                       before=before, after=(target, basis_points), gate=gate,
+                       forced=force and not gate.holds)
+        return ChangeResult(published.version, entry.pk, gate)
+
+    return _change(work)
+
+
+def rollback(name: str, *, reason: str, actor: str) -> ChangeResult:
+    """Return a capability to the monolith now: no gate."""
+    reason = _require_reason(reason)
+
+    def work() -> ChangeResult:
+        cap = _capability(name)
+        before = (cap.mode, cap.canary_basis_points)
+        cap.mode, cap.canary_basis_points = "monolith", 0
+        cap.save(using=control_db())
+        published = publish_version(actor, reason)
+        entry = _audit("rollback", actor, reason, published.version, capability=cap.name,
+                       before=before, after=("monolith", 0))
+        return ChangeResult(published.version, entry.pk)
+
+    return _change(work)
+
+
+def set_kill_switch(name: str | None, on: bool, *, reason: str, actor: str) -> ChangeResult:
+    """Send one capability (or, with ``name=None``, every capability) to the monolith, or undo it."""
+    reason = _require_reason(reason)
+    action = "kill" if on else "unkill"
+
+    def work() -> ChangeResult:
+        db = control_db()
+        if name is None:
+            switch, _ = GlobalSwitch.objects.using(db).select_for_update().get_or_create(pk=1)
+            before = ("killed" if switch.kill_switch else "live", 0)
+            switch.kill_switch = on
+            switch.save(using=db)
+            label = ""
+        else:
+            cap = _capability(name)
+            before = ("killed" if cap.killed else "live", 0)
+            cap.killed = on
+            cap.save(using=db)
+            label = cap.name
+        published = publish_version(actor, reason)
+        entry = _audit(action, actor, reason, published.version, capability=label, before=before,
+                       after=("killed" if on else "live", 0))
+        return ChangeResult(published.version, entry.pk)
+
+    return _change(work)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    version: int
+    added: list[tuple[str, str]]  # (capability, "METHOD /path/")
+    known: int  # routes that were already in the table
+
+
+def import_urlconf(routes: list[LegacyRoute], *, actor: str, reason: str,
+                   prefix: str = "/api/v1/") -> ImportResult:
+    """Add every legacy route not yet in the table, grouped into capabilities by path; new ones
+    start on the monolith. Refused whole (nothing added) if a rule would overlap another."""
+    reason = _require_reason(reason)
+    added: list[tuple[str, str]] = []
+
+    def work() -> ChangeResult:
+        db = control_db()
+        existing = set(RouteRule.objects.using(db).filter(host=None, header_name=None)
+                       .values_list("method", "path"))
+        for route in routes:
+            if (route.method, route.path) in existing:
+                continue
+            cap, _ = Capability.objects.using(db).get_or_create(
+                name=capability_for(route.path, prefix), defaults={"sticky_key": DEFAULT_STICKY_KEY})
+            RouteRule.objects.using(db).create(capability=cap, method=route.method, path=route.path,
+                                               source="urlconf")
+            existing.add((route.method, route.path))
+            added.append((cap.name, f"{route.method} {route.path}"))
+        published = publish_version(actor, reason)
+        entry = _audit("import", actor, reason, published.version)
+        return ChangeResult(published.version, entry.pk)
+
+    result = _change(work)
+    return ImportResult(result.version, added, len(routes) - len(added))
+
+
+# -- proxy instances --------------------------------------------------------------------
+@dataclass(frozen=True)
+class InstanceView:
+    instance_id: str
+    address: str
+    version: int
+    last_heartbeat_age_s: float
+    live: bool
+
+
+def instances() -> list[InstanceView]:
+    now = timezone.now()
+    return [InstanceView(i.instance_id, f"{i.host}:{i.port}", i.version,
+                         (now - i.last_heartbeat).total_seconds(), now - i.last_heartbeat <= LIVE_WITHIN)
+            for i in ProxyInstance.objects.using(control_db()).order_by("instance_id")]
+
+
+@dataclass(frozen=True)
+class Propagation:
+    version: int
+    applied: list[str]
+    lagging: list[str]  # live instances still on an older version
+    waited_s: float
+
+
+def wait_for_version(version: int, timeout: float, interval: float = 0.02) -> Propagation:
+    """Wait until every live instance runs ``version`` (or later), or ``timeout`` passes."""
+    started = time.monotonic()
+    while True:
+        live = [i for i in instances() if i.live]
+        applied = [i.instance_id for i in live if i.version >= version]
+        lagging = [i.instance_id for i in live if i.version < version]
+        waited = time.monotonic() - started
+        if not lagging or waited >= timeout:
+            return Propagation(version, applied, lagging, waited)
+        time.sleep(interval)

@@ -1,0 +1,1 @@
+"""Control-plane app ``shadow``: stored shadow observations, difference groups, samples, gate evidence."""
