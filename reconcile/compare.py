@@ -20,7 +20,9 @@ MISSING_IN_LEGACY = "missing_in_legacy"
 MISSING_IN_EXTRACTED = "missing_in_extracted"
 MISMATCH = "mismatch"
 DUPLICATE = "duplicate"
-CATEGORIES = (MISSING_IN_LEGACY, MISSING_IN_EXTRACTED, MISMATCH, DUPLICATE)
+# Balance level (reconcile.balances): a transaction whose entries do not sum to zero.
+UNBALANCED = "unbalanced"
+CATEGORIES = (MISSING_IN_LEGACY, MISSING_IN_EXTRACTED, MISMATCH, DUPLICATE, UNBALANCED)
 
 
 @dataclass(frozen=True)
