@@ -1,0 +1,221 @@
+"""Benchmark shadow mode: primary latency with and without shadowing, and comparator throughput.
+
+1. Primary latency. One event loop (a background thread) runs a monolith stand-in
+   and a candidate stand-in (asyncio HTTP servers answering a realistic ~3 KB JSON
+   page) and two proxy instances: one with the capability in monolith mode, one in
+   shadow mode with a CandidateSink (in-memory store) copying every request. The
+   client (main thread, one keep-alive connection per proxy) alternates requests
+   between the two, so drift hits both equally. Ratio = shadow / monolith per percentile.
+   Honest caveat: everything shares one machine; the shadow proxy's loop also runs
+   the comparisons, which is the cost being measured.
+2. Comparator throughput: ``compare()`` on realistic bodies (20 transactions, noise
+   fields ignored by rules) on one core; matching and one-field-differing pairs.
+
+Run: ``/work/venv/bin/python bench/shadow_bench.py [--requests 4000] [--seconds 3]``.
+Writes bench/results/shadow.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvloop
+from rich.console import Console
+from rich.table import Table
+
+from legacy_client.stats import percentile
+from routing_proxy.dataplane.config import ProxyConfig, UpstreamConfig
+from routing_proxy.dataplane.server import ProxyServer
+from routing_proxy.routes import Capability, Mode, RouteRule, RouteTable
+from shadow.diff import Side, compare
+from shadow.rules import parse_rules
+from shadow.sink import CandidateSink, SinkConfig
+from shadow.store import InMemoryObservationStore
+
+RESULTS = Path(__file__).resolve().parent / "results" / "shadow.json"
+PATH = "/api/v1/wallets/7/transactions/"
+RULES = parse_rules('[capabilities."ledger"]\nignore = ["/meta/**", "/results/*/created_at"]\n')
+
+
+def page(seed: int, bump: bool = False) -> bytes:
+    results = [
+        {
+            "id": 1000 + i,
+            "wallet_id": 7,
+            "txn_type": 1 + i % 3,
+            "status": 2,
+            "amount": 100 * i + (bump and i == 5),
+            "balance_after": 5000 + 100 * i,
+            "reference": f"REF-{i:06d}",
+            "description": "salary credit",
+            "created_at": f"2025-01-01T00:{seed % 60:02d}:{i:02d}Z",
+            "related_wallet_id": None,
+        }
+        for i in range(20)
+    ]
+    body = {
+        "count": 20,
+        "next": None,
+        "previous": None,
+        "results": results,
+        "meta": {"request_id": f"{seed:032x}", "generated_at": time.time()},
+    }
+    return json.dumps(body).encode()
+
+
+class _Upstream(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.n = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        for _ in range(data.count(b"\r\n\r\n")):  # GETs without bodies
+            self.n += 1
+            body = page(self.n)
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
+
+
+def table(mode: Mode) -> RouteTable:
+    return RouteTable(
+        1, (Capability("ledger", (RouteRule("GET", "/api/v1/wallets/{id}/transactions/"),), mode=mode),)
+    )
+
+
+def start_stack() -> tuple[dict[str, int], CandidateSink, InMemoryObservationStore]:
+    ready = threading.Event()
+    out: dict[str, Any] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        monolith = await loop.create_server(_Upstream, "127.0.0.1", 0)
+        candidate = await loop.create_server(_Upstream, "127.0.0.1", 0)
+        urls = {
+            n: f"http://127.0.0.1:{s.sockets[0].getsockname()[1]}"
+            for n, s in (("monolith", monolith), ("candidate", candidate))
+        }
+        config = ProxyConfig(
+            upstreams={
+                "monolith": UpstreamConfig.from_url("monolith", urls["monolith"]),
+                "extracted": UpstreamConfig.from_url("extracted", urls["candidate"]),
+            },
+            access_log=False,
+        )
+        store = InMemoryObservationStore()
+        sink = CandidateSink(SinkConfig(urls["candidate"]), RULES, store)
+        plain, shadowed = (
+            ProxyServer(table(Mode.MONOLITH), config),
+            ProxyServer(table(Mode.SHADOW), config, shadow_sink=sink),
+        )
+        await plain.start("127.0.0.1", 0)
+        await shadowed.start("127.0.0.1", 0)
+        out.update(ports={"monolith": plain.port, "shadow": shadowed.port}, sink=sink, store=store)
+        ready.set()
+        await asyncio.Event().wait()
+
+    threading.Thread(target=lambda: uvloop.run(main()), daemon=True).start()
+    if not ready.wait(10):
+        raise RuntimeError("the bench stack did not start within 10 s")
+    return out["ports"], out["sink"], out["store"]
+
+
+def latency(requests: int) -> dict[str, Any]:
+    ports, sink, store = start_stack()
+    clients = {mode: httpx.Client(base_url=f"http://127.0.0.1:{port}") for mode, port in ports.items()}
+    samples: dict[str, list[float]] = {"monolith": [], "shadow": []}
+    for i in range(requests + 200):
+        for mode in ("monolith", "shadow") if i % 2 else ("shadow", "monolith"):
+            started = time.perf_counter()
+            clients[mode].get(PATH).raise_for_status()
+            if i >= 200:  # warm-up excluded
+                samples[mode].append((time.perf_counter() - started) * 1000)
+    deadline = time.monotonic() + 10
+    while len(store.observations) < requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    row: dict[str, Any] = {}
+    for q in (50, 99):
+        mono, shad = (percentile(sorted(samples[m]), q) for m in ("monolith", "shadow"))
+        row[f"p{q}"] = {"monolith_ms": mono, "shadow_ms": shad, "ratio": shad / mono}
+    row["requests_per_mode"] = requests
+    row["observations"] = len(store.observations)
+    row["sink_counts"] = dict(sink.counts)
+    return row
+
+
+def throughput(seconds: float) -> dict[str, Any]:
+    rules = RULES.for_capability("ledger")
+    out: dict[str, Any] = {}
+    for name, bump in (("matching", False), ("one_field_differs", True)):
+        pairs = [
+            (
+                Side(200, {"content-type": "application/json"}, page(i)),
+                Side(200, {"content-type": "application/json"}, page(i + 1, bump)),
+            )
+            for i in range(200)
+        ]
+        n, started = 0, time.process_time()
+        while time.process_time() - started < seconds:
+            for primary, candidate in pairs:
+                compare(primary, candidate, rules)
+            n += len(pairs)
+        out[name] = {
+            "comparisons_per_s_per_core": n / (time.process_time() - started),
+            "body_bytes": len(pairs[0][0].body),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000, help="measured requests per mode")
+    parser.add_argument("--seconds", type=float, default=3.0, help="CPU seconds per comparator case")
+    args = parser.parse_args()
+    console = Console()
+    lat = latency(args.requests)
+    thr = throughput(args.seconds)
+    result = {
+        "primary_latency": lat,
+        "comparator": thr,
+        "goals": {"latency_ratio_max": 1.05, "comparisons_per_s_min": 5000},
+    }
+    table_ = Table(title="shadow bench")
+    for column in ("measure", "monolith mode", "shadow mode", "ratio / value", "goal"):
+        table_.add_column(column)
+    for q in ("p50", "p99"):
+        r = lat[q]
+        table_.add_row(
+            f"primary latency {q}",
+            f"{r['monolith_ms']:.3f} ms",
+            f"{r['shadow_ms']:.3f} ms",
+            f"{r['ratio']:.3f}",
+            "≤ 1.05",
+        )
+    for name, r in thr.items():
+        table_.add_row(
+            f"comparisons/s/core ({name}, {r['body_bytes']} B)",
+            "",
+            "",
+            f"{r['comparisons_per_s_per_core']:.0f}",
+            "≥ 5000",
+        )
+    console.print(table_)
+    console.print(f"observations recorded: {lat['observations']}, sink counts: {lat['sink_counts']}")
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    console.print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
