@@ -1,4 +1,4 @@
-"""``strangler up``, ``strangler migrate`` and ``strangler config``: the local stack."""
+"""``strangler up``, ``strangler db-migrate`` and ``strangler config``: the local stack."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     up.set_defaults(handler=cmd_up)
 
     migrate = subparsers.add_parser(
-        "migrate", help="create the databases and apply the monolith's migrations",
+        "db-migrate", help="create the databases and apply the monolith's migrations",
         description="Create the monolith and control-plane databases if missing (starting the "
         "embedded PostgreSQL if no URL is configured) and apply the monolith's Django migrations.",
     )
