@@ -27,6 +27,7 @@ from strangler.stack.postgres import EmbeddedPostgres, ensure_database, port_is_
 from strangler.stack.processes import ManagedProcess
 
 Say = Callable[[str], None]
+MONOLITH_SETTINGS = "monolith.settings"
 
 
 def _http_ok(url: str) -> Callable[[], bool]:
@@ -124,7 +125,8 @@ class Stack:
         result = subprocess.run(
             [sys.executable, "-m", "monolith.manage", "migrate", "--noinput"],
             capture_output=True, text=True, check=False,
-            env={**os.environ, "STRANGLER_HOME": str(self.settings.home)},
+            env={**os.environ, "STRANGLER_HOME": str(self.settings.home),
+                 "DJANGO_SETTINGS_MODULE": MONOLITH_SETTINGS},
         )
         if result.returncode != 0:
             raise StackError(f"monolith migrations failed:\n{result.stdout}\n{result.stderr}")
@@ -204,7 +206,9 @@ class Stack:
     def _spawn(self, process: ManagedProcess, description: str) -> None:
         self.say(f"{process.name:<10} {description}")
         # Children resolve STRANGLER_HOME the same way whatever their working directory.
-        process.env = {**process.env, "STRANGLER_HOME": str(self.settings.home)}
+        process.env = {"STRANGLER_HOME": str(self.settings.home),
+                       # an inherited DJANGO_SETTINGS_MODULE (a test run's, say) must not leak in
+                       "DJANGO_SETTINGS_MODULE": MONOLITH_SETTINGS, **process.env}
         process.start()
         self.processes.append(process)
         process.wait_healthy()

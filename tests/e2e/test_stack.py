@@ -63,4 +63,4 @@ def test_demo_runs_the_legacy_client_against_the_whole_stack(tmp_path: Path) -> 
     assert result.returncode == 0, output[-6000:]
     assert "demo passed" in output
     # Everything it started has stopped again: the embedded PostgreSQL's pid file is gone.
-    assert not (tmp_path / "postgres" / "data" / "postmaster.pid").exists()
+    assert not (tmp_path / "postgres" / "data" / "postmaster.pid").exists(), output[-3000:]
