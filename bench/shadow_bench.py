@@ -6,10 +6,15 @@
    shadow mode with a CandidateSink (in-memory store) copying every request. The
    client (main thread, one keep-alive connection per proxy) alternates requests
    between the two, so drift hits both equally. Ratio = shadow / monolith per percentile.
-   Honest caveat: everything shares one machine; the shadow proxy's loop also runs
-   the comparisons, which is the cost being measured.
+   Two phases in one invocation, each with fresh proxies: ``in_process`` (the
+   CandidateSink compares in the proxy's process: the design before) and
+   ``process`` (ComparatorProcess: the proxy forwards copies to a worker process).
+   Honest caveat: everything shares one machine (and the upstream stand-ins share
+   the proxies' loop); the worker process competes for the same cores.
 2. Comparator throughput: ``compare()`` on realistic bodies (20 transactions, noise
-   fields ignored by rules) on one core; matching and one-field-differing pairs.
+   fields ignored by rules) on one core; matching and one-field-differing pairs;
+   ``before`` is whole-document deepdiff (``shadow.diff_reference``), ``after`` the
+   fast path (``shadow.diff.compare_json``).
 
 Run: ``/work/venv/bin/python bench/shadow_bench.py [--requests 4000] [--seconds 3]``.
 Writes bench/results/shadow.json.
@@ -33,11 +38,14 @@ from rich.table import Table
 from legacy_client.stats import percentile
 from routing_proxy.dataplane.config import ProxyConfig, UpstreamConfig
 from routing_proxy.dataplane.server import ProxyServer
+from routing_proxy.dataplane.shadow import ShadowSink
 from routing_proxy.routes import Capability, Mode, RouteRule, RouteTable
 from shadow.diff import Side, compare
+from shadow.diff_reference import compare_json_reference
 from shadow.rules import parse_rules
 from shadow.sink import CandidateSink, SinkConfig
 from shadow.store import InMemoryObservationStore
+from shadow.worker import ComparatorProcess, WorkerSpec
 
 RESULTS = Path(__file__).resolve().parent / "results" / "shadow.json"
 PATH = "/api/v1/wallets/7/transactions/"
@@ -95,7 +103,7 @@ def table(mode: Mode) -> RouteTable:
     )
 
 
-def start_stack() -> tuple[dict[str, int], CandidateSink, InMemoryObservationStore]:
+def start_stack(kind: str) -> tuple[dict[str, int], ShadowSink, InMemoryObservationStore]:
     ready = threading.Event()
     out: dict[str, Any] = {}
 
@@ -115,7 +123,12 @@ def start_stack() -> tuple[dict[str, int], CandidateSink, InMemoryObservationSto
             access_log=False,
         )
         store = InMemoryObservationStore()
-        sink = CandidateSink(SinkConfig(urls["candidate"]), RULES, store)
+        sink: ShadowSink
+        if kind == "process":
+            sink = ComparatorProcess(WorkerSpec(SinkConfig(urls["candidate"]), RULES))
+            await asyncio.to_thread(sink.start)
+        else:
+            sink = CandidateSink(SinkConfig(urls["candidate"]), RULES, store)
         plain, shadowed = (
             ProxyServer(table(Mode.MONOLITH), config),
             ProxyServer(table(Mode.SHADOW), config, shadow_sink=sink),
@@ -132,8 +145,8 @@ def start_stack() -> tuple[dict[str, int], CandidateSink, InMemoryObservationSto
     return out["ports"], out["sink"], out["store"]
 
 
-def latency(requests: int) -> dict[str, Any]:
-    ports, sink, store = start_stack()
+def latency(requests: int, kind: str) -> dict[str, Any]:
+    ports, sink, store = start_stack(kind)
     clients = {mode: httpx.Client(base_url=f"http://127.0.0.1:{port}") for mode, port in ports.items()}
     samples: dict[str, list[float]] = {"monolith": [], "shadow": []}
     for i in range(requests + 200):
@@ -142,23 +155,33 @@ def latency(requests: int) -> dict[str, Any]:
             clients[mode].get(PATH).raise_for_status()
             if i >= 200:  # warm-up excluded
                 samples[mode].append((time.perf_counter() - started) * 1000)
-    deadline = time.monotonic() + 10
-    while len(store.observations) < requests and time.monotonic() < deadline:
-        time.sleep(0.05)
+    if isinstance(sink, ComparatorProcess):
+        sink.close(timeout=60)  # the worker finishes what it was given and reports its tally
+        observed = sum(v for k, v in sink.worker_counts.items() if k in ("match", "diff"))
+        counts = {**sink.counts, **{f"worker_{k}": v for k, v in sink.worker_counts.items()}}
+    else:
+        deadline = time.monotonic() + 10
+        while len(store.observations) < requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        observed, counts = len(store.observations), dict(sink.counts)  # type: ignore[attr-defined]
     row: dict[str, Any] = {}
     for q in (50, 99):
         mono, shad = (percentile(sorted(samples[m]), q) for m in ("monolith", "shadow"))
         row[f"p{q}"] = {"monolith_ms": mono, "shadow_ms": shad, "ratio": shad / mono}
     row["requests_per_mode"] = requests
-    row["observations"] = len(store.observations)
-    row["sink_counts"] = dict(sink.counts)
+    row["observations"] = observed
+    row["sink_counts"] = counts
     return row
 
 
 def throughput(seconds: float) -> dict[str, Any]:
     rules = RULES.for_capability("ledger")
     out: dict[str, Any] = {}
-    for name, bump in (("matching", False), ("one_field_differs", True)):
+    for (name, bump), (when, json_diff) in (
+        (case, impl)
+        for case in (("matching", False), ("one_field_differs", True))
+        for impl in (("before", compare_json_reference), ("after", None))
+    ):
         pairs = [
             (
                 Side(200, {"content-type": "application/json"}, page(i)),
@@ -169,9 +192,9 @@ def throughput(seconds: float) -> dict[str, Any]:
         n, started = 0, time.process_time()
         while time.process_time() - started < seconds:
             for primary, candidate in pairs:
-                compare(primary, candidate, rules)
+                compare(primary, candidate, rules, json_diff=json_diff)
             n += len(pairs)
-        out[name] = {
+        out[f"{name}/{when}"] = {
             "comparisons_per_s_per_core": n / (time.process_time() - started),
             "body_bytes": len(pairs[0][0].body),
         }
@@ -184,7 +207,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="CPU seconds per comparator case")
     args = parser.parse_args()
     console = Console()
-    lat = latency(args.requests)
+    lat = {kind: latency(args.requests, kind) for kind in ("in_process", "process")}
     thr = throughput(args.seconds)
     result = {
         "primary_latency": lat,
@@ -194,10 +217,10 @@ def main() -> None:
     table_ = Table(title="shadow bench")
     for column in ("measure", "monolith mode", "shadow mode", "ratio / value", "goal"):
         table_.add_column(column)
-    for q in ("p50", "p99"):
-        r = lat[q]
+    for (kind, q) in ((k, q) for k in lat for q in ("p50", "p99")):
+        r = lat[kind][q]
         table_.add_row(
-            f"primary latency {q}",
+            f"primary latency {q} ({kind})",
             f"{r['monolith_ms']:.3f} ms",
             f"{r['shadow_ms']:.3f} ms",
             f"{r['ratio']:.3f}",
@@ -212,7 +235,9 @@ def main() -> None:
             "≥ 5000",
         )
     console.print(table_)
-    console.print(f"observations recorded: {lat['observations']}, sink counts: {lat['sink_counts']}")
+    for kind, row in lat.items():
+        console.print(f"{kind}: observations recorded: {row['observations']}, "
+                      f"sink counts: {row['sink_counts']}")
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     console.print(f"wrote {RESULTS}")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import hmac
+import json
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -103,8 +104,15 @@ def _would_be_effects(using: str) -> tuple[list[Effect], list[dict[str, Any]]]:
             rows = cursor.fetchall()
     except DatabaseError:  # no anti-corruption layer installed in this database
         return [], []
+    # Django's cursor hands jsonb back as text (it parses JSON only in JSONField); the
+    # translators want the documents
+    rows = [(r[0], r[1], r[2], _document(r[3]), _document(r[4]), _document(r[5]), r[6], r[7]) for r in rows]
     written = [{"table": r[1], "op": r[2], "key": (r[4] or r[3] or {}).get("id")} for r in rows]
     return effects_from_rows(rows), written
+
+
+def _document(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _authorised(request: Any) -> bool:

@@ -52,6 +52,18 @@ def sampled(request_id: str, percent: float) -> bool:
     return bucket < percent * 100
 
 
+def admit(copy: ShadowCopy, rules: RuleSet, counts: Counter[str]) -> bool:
+    """Whether ``copy`` is compared at all: its capability's sampling share, and writes only with dry-run."""
+    capability = rules.for_capability(copy.capability)
+    if not sampled(copy.request_id, capability.sample_percent):
+        counts["sampled_out"] += 1
+        return False
+    if copy.method in WRITE_METHODS and not capability.dry_run:
+        counts["write_skipped"] += 1  # never a second real side effect
+        return False
+    return True
+
+
 class CandidateSink(ShadowSink):
     def __init__(self, config: SinkConfig, rules: RuleSet, store: ObservationStore, *,
                  primary_effects: PrimaryEffects | None = None,
@@ -68,14 +80,7 @@ class CandidateSink(ShadowSink):
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _admit(self, copy: ShadowCopy) -> bool:
-        rules = self.rules.for_capability(copy.capability)
-        if not sampled(copy.request_id, rules.sample_percent):
-            self.counts["sampled_out"] += 1
-            return False
-        if copy.method in WRITE_METHODS and not rules.dry_run:
-            self.counts["write_skipped"] += 1  # never a second real side effect
-            return False
-        return True
+        return admit(copy, self.rules, self.counts)
 
     async def consume(self, copy: ShadowCopy) -> None:
         """Start comparing ``copy`` and return at once; over ``max_in_flight`` it is dropped and counted."""
@@ -87,6 +92,11 @@ class CandidateSink(ShadowSink):
         task = asyncio.get_running_loop().create_task(self._observe(copy))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def wait_for_room(self) -> None:
+        """Wait until fewer than ``max_in_flight`` copies are being compared (a feeder's backpressure)."""
+        while len(self._tasks) >= self.config.max_in_flight:
+            await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
 
     async def observe_now(self, copy: ShadowCopy) -> None:
         """Compare ``copy`` and wait for it (replay: recorded traffic has no client to protect)."""
