@@ -25,7 +25,7 @@ from acl.errors import AclError, PublishError
 from acl.install import SCHEMA
 from acl.ports import PendingChange, Publisher, QuarantineEntry
 from acl.relay import render
-from acl.spec import table_spec
+from acl.spec import CapturedTable, table_spec
 
 Progress = Callable[[int, int], None]  # (rows done, rows total)
 
@@ -48,6 +48,25 @@ def _snapshot(
     return PendingChange(0, 0, datetime.now(UTC), table, change)
 
 
+def _context_sql(spec: CapturedTable) -> sql.Composable:
+    """The facts the capture trigger would have looked up, as of now, for row ``t``."""
+    if not spec.enrich_wallet_currency:
+        return sql.SQL("'{}'::jsonb")
+    currency = sql.SQL(
+        "jsonb_build_object('wallet_currency', (SELECT w.currency FROM public.wallets_wallet w"
+        " WHERE w.id = t.wallet_id))"
+    )
+    if not spec.enrich_wallet_updated_at:
+        return currency
+    # The wallet's updated_at today is only what it was after the wallet's *newest* ledger row;
+    # older rows get none rather than a wrong one (the field is optional in the contract).
+    return sql.SQL(
+        "{currency} || CASE WHEN t.id = (SELECT max(l.id) FROM public.{table} l"
+        " WHERE l.wallet_id = t.wallet_id) THEN jsonb_build_object('wallet_updated_at',"
+        " (SELECT w.updated_at FROM public.wallets_wallet w WHERE w.id = t.wallet_id)) ELSE '{{}}'::jsonb END"
+    ).format(currency=currency, table=sql.Identifier(spec.table))
+
+
 def backfill(
     database_url: str,
     table: str,
@@ -62,17 +81,9 @@ def backfill(
     spec = table_spec(table)
     if spec is None:
         raise AclError(f"{table} is not a captured table; choose one of acl.spec.CAPTURED_TABLES")
-    currency = (
-        sql.SQL(
-            "jsonb_build_object('wallet_currency', (SELECT w.currency FROM public.wallets_wallet w"
-            " WHERE w.id = t.wallet_id))"
-        )
-        if spec.enrich_wallet_currency
-        else sql.SQL("'{}'::jsonb")
-    )
     read = sql.SQL(
         "SELECT to_jsonb(t), {ctx} FROM public.{table} t WHERE t.id > %s ORDER BY t.id LIMIT %s"
-    ).format(ctx=currency, table=sql.Identifier(table))
+    ).format(ctx=_context_sql(spec), table=sql.Identifier(table))
     done_now = 0
     with psycopg.connect(database_url, autocommit=True) as conn:
         origin = origin_of(conn)

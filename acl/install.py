@@ -108,6 +108,8 @@ DECLARE
     img_new  jsonb;
     agg      text;
     ctx      jsonb   := '{{}}';
+    wallet_currency   text;
+    wallet_updated_at timestamptz;
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         INSERT INTO {SCHEMA}.outbox (txid, tx_first, table_name, op, lane, aggregate_type)
@@ -116,10 +118,16 @@ BEGIN
         IF TG_OP <> 'INSERT' THEN img_old := to_jsonb(OLD); END IF;
         IF TG_OP <> 'DELETE' THEN img_new := to_jsonb(NEW); END IF;
         agg := coalesce(img_new, img_old) ->> TG_ARGV[1];
-        IF TG_ARGV[2] = 'wallet_currency' THEN
-            -- a ledger/payout row has no currency; its wallet (same transaction, same snapshot) has
-            ctx := jsonb_build_object('wallet_currency', (SELECT w.currency FROM public.wallets_wallet w
-                                      WHERE w.id = (coalesce(img_new, img_old) ->> 'wallet_id')::bigint));
+        IF TG_ARGV[2] <> '' THEN
+            -- a ledger/payout row has no currency; its wallet (same transaction, so it sees the
+            -- wallet as this transaction just saved it) has. TG_ARGV[2] names the facts wanted.
+            SELECT w.currency, w.updated_at INTO wallet_currency, wallet_updated_at
+              FROM public.wallets_wallet w
+             WHERE w.id = (coalesce(img_new, img_old) ->> 'wallet_id')::bigint;
+            ctx := jsonb_build_object('wallet_currency', wallet_currency);
+            IF 'wallet_updated_at' = ANY (string_to_array(TG_ARGV[2], ',')) THEN
+                ctx := ctx || jsonb_build_object('wallet_updated_at', wallet_updated_at);
+            END IF;
         END IF;
         INSERT INTO {SCHEMA}.outbox (txid, tx_first, table_name, op, lane, aggregate_type, aggregate_key,
                                      before, after, context, correlation_id, traceparent)
@@ -166,8 +174,7 @@ def install_sql() -> str:
     """The whole script (also what ``strangler acl install --print`` could show a DBA)."""
     parts = [_DDL]
     for spec in CAPTURED_TABLES:
-        enrich = "wallet_currency" if spec.enrich_wallet_currency else ""
-        parts.append(_table_ddl(spec.table, spec.aggregate_type, spec.aggregate_column, enrich))
+        parts.append(_table_ddl(spec.table, spec.aggregate_type, spec.aggregate_column, spec.enrichment()))
     return "\n".join(parts)
 
 

@@ -169,6 +169,78 @@ def kyc_events(change: Change) -> list[DomainEvent]:
     return events
 
 
+# ---- merchants and their API keys ---------------------------------------------------------
+
+
+@translates("accounts_merchant")
+def merchant_events(change: Change) -> list[DomainEvent]:
+    _no_delete(change, "merchants")
+    row = _new(change)
+    merchant_id = required(row, "id")
+    active = required(row, "is_active")
+    if not isinstance(active, bool):
+        raise TranslationError(f"is_active is {active!r}, expected a boolean")
+    if _is_insert(change):
+        # Announced at registration (and by a backfill) too, so consumers hold every merchant's
+        # status; the legacy table has no updated_at, so a snapshot is dated when it was taken.
+        at = utc_iso(required(row, "created_at"), "created_at") if change.op == "INSERT" else (
+            utc_iso(change.captured_at.isoformat(), "captured_at"))
+    elif _changed(change, "is_active"):
+        at = utc_iso(change.captured_at.isoformat(), "captured_at")  # no updated_at column to read
+    else:
+        return []  # name/email edits: no consumer needs them yet, and no contract carries them
+    return [
+        _event(
+            "paystream.merchant.status_changed.v1",
+            "merchant",
+            merchant_id,
+            at,
+            {"merchant_id": str(merchant_id), "active": active, "changed_at": at},
+        )
+    ]
+
+
+@translates("accounts_apikey")
+def api_key_events(change: Change) -> list[DomainEvent]:
+    """Only the key's id, merchant and SHA-256 travel; the raw key is never stored, let alone sent."""
+    image = change.after if change.op != "DELETE" else change.before
+    if image is None:
+        raise TranslationError(f"{change.op} of an API key without a row image")
+    key_id, merchant_id = required(image, "id"), required(image, "merchant_id")
+    key_hash = required(image, "key_hash")
+    if not (isinstance(key_hash, str) and len(key_hash) == 64
+            and all(c in "0123456789abcdef" for c in key_hash)):
+        # never echo the value: a raw key pasted into this column must not reach a log or a topic
+        raise TranslationError("key_hash is not a lower-case SHA-256 hex digest")
+    ids = {"key_id": str(key_id), "merchant_id": str(merchant_id)}
+
+    def revoked(at: str) -> DomainEvent:
+        return _event("paystream.merchant.api_key_revoked.v1", "merchant", merchant_id, at,
+                      {**ids, "revoked_at": at})
+
+    if change.op == "DELETE":
+        # a deleted key must stop working exactly like a revoked one
+        return [revoked(utc_iso(change.captured_at.isoformat(), "captured_at"))]
+    events: list[DomainEvent] = []
+    before = change.before or {}
+    if _is_insert(change):
+        at = utc_iso(required(image, "created_at"), "created_at")
+        events.append(_event("paystream.merchant.api_key_issued.v1", "merchant", merchant_id, at,
+                             {**ids, "key_hash": key_hash, "issued_at": at}))
+    elif _changed(change, "key_hash") or _changed(change, "merchant_id"):
+        raise TranslationError(
+            f"API key {key_id} changed its hash or merchant in place; issue a new key and revoke this one"
+        )
+    revoked_at = image.get("revoked_at")
+    if revoked_at is not None and (_is_insert(change) or before.get("revoked_at") is None):
+        events.append(revoked(utc_iso(revoked_at, "revoked_at")))
+    elif revoked_at is None and before.get("revoked_at") is not None:
+        raise TranslationError(
+            f"API key {key_id} was un-revoked; a revoked key stays revoked. Issue a new key instead"
+        )
+    return events
+
+
 # ---- wallets and the ledger ------------------------------------------------------------
 
 
@@ -233,23 +305,28 @@ def ledger_events(change: Change) -> list[DomainEvent]:
     at = utc_iso(required(row, "created_at"), "created_at")
     related = row.get("related_wallet_id")
     inbound = kind in INBOUND_KINDS
+    data: dict[str, object] = {
+        "wallet_id": str(wallet_id),
+        "entry_id": str(required(row, "id")),
+        "kind": kind,
+        "amount": money(amount, currency),
+        "balance_after": money(required(row, "balance_after"), currency),
+        "reference": row.get("reference") or None,
+        "description": row.get("description") or None,
+        "counterparty_wallet_id": None if related is None else str(related),
+        "posted_at": at,
+    }
+    # Optional: the trigger adds it for live writes, a backfill only for a wallet's newest row.
+    wallet_updated_at = change.context.get("wallet_updated_at")
+    if wallet_updated_at is not None:
+        data["wallet_updated_at"] = utc_iso(wallet_updated_at, "wallet_updated_at")
     return [
         _event(
             f"paystream.wallet.{'credited' if inbound else 'debited'}.v1",
             "wallet",
             wallet_id,
             at,
-            {
-                "wallet_id": str(wallet_id),
-                "entry_id": str(required(row, "id")),
-                "kind": kind,
-                "amount": money(amount, currency),
-                "balance_after": money(required(row, "balance_after"), currency),
-                "reference": row.get("reference") or None,
-                "description": row.get("description") or None,
-                "counterparty_wallet_id": None if related is None else str(related),
-                "posted_at": at,
-            },
+            data,
         )
     ]
 

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -35,13 +34,12 @@ GROUP = "ledger-query"
 # topics are named by the event type's first two parts (acl.envelope.topic_for)
 TOPICS = ["paystream.wallet", "paystream.kyc", "paystream.merchant"]
 DEAD_LETTER_TOPIC = "paystream.dead-letter.ledger-query"
-PROPOSED_CONTRACTS = Path(__file__).parent / "contracts"
 _log = structlog.get_logger("ledger_query.consume")
 
 
 def contracts() -> ContractRegistry:
-    """The ACL's published contracts plus the merchant contracts this service proposes."""
-    return ContractRegistry({**load_contracts(), **load_contracts(PROPOSED_CONTRACTS)})
+    """The ACL's published contracts (merchant and API-key events included)."""
+    return ContractRegistry(load_contracts())
 
 
 class Projector:

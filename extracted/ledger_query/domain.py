@@ -61,6 +61,9 @@ class PostTransaction:
     counterparty_wallet_id: int | None
     posted_at: datetime
     legs: tuple[Leg, Leg]
+    # the monolith's wallet.updated_at after this posting, when the event carries it: the
+    # legacy balance shows it, and it is not posted_at (the wallet row is saved first)
+    wallet_updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ def _posted(inbound: bool) -> Any:
                 None if counterparty is None else _id(counterparty),
                 timestamp(data["posted_at"]),
                 legs,
+                None if data.get("wallet_updated_at") is None else timestamp(data["wallet_updated_at"]),
             )
         ]
 
@@ -253,8 +257,8 @@ _DECIDERS = {
     "paystream.wallet.debited.v1": _posted(inbound=False),
     "paystream.wallet.status_changed.v1": _status_changed,
     "paystream.kyc.verified.v1": _kyc_verified,
-    # Proposed ACL events (contracts in extracted/ledger_query/contracts/): the ACL does not
-    # capture merchants or API keys yet, and the service must not read the monolith's database.
+    # Merchant and API-key events (acl/contracts/): the service authenticates from these and
+    # never reads the monolith's database.
     "paystream.merchant.api_key_issued.v1": _key_issued,
     "paystream.merchant.api_key_revoked.v1": _key_revoked,
     "paystream.merchant.status_changed.v1": _merchant_status,

@@ -55,11 +55,14 @@ def _post(tx: Any, e: d.PostTransaction) -> None:
             " VALUES (%s, %s, %s, %s, %s)",
             [(e.transaction_id, leg.leg, leg.account, leg.amount, leg.currency) for leg in e.legs],
         )
+    # With the wallet's own updated_at (live events) the balance shows exactly the monolith's;
+    # without it (older events, backfilled history) the posting time is the nearest fact.
     tx.execute(
         "UPDATE ledger_wallet SET balance = %s, last_transaction_id = %s,"
-        " updated_at = greatest(updated_at, %s)"
+        " updated_at = coalesce(%s, greatest(updated_at, %s))"
         " WHERE wallet_id = %s AND coalesce(last_transaction_id, 0) < %s",
-        (e.balance_after, e.transaction_id, e.posted_at, e.wallet_id, e.transaction_id),
+        (e.balance_after, e.transaction_id, e.wallet_updated_at, e.posted_at, e.wallet_id,
+         e.transaction_id),
     )
 
 

@@ -52,8 +52,8 @@ def wallet(db: None) -> Wallet:
 
 
 def test_orm_save_is_captured_with_the_after_image(db: None) -> None:
-    mark = high_water()
     merchant = Merchant.objects.create(name="M", email="m@example.com")
+    mark = high_water()  # merchants are captured too; this test looks at the user's row
     user = User.objects.create(merchant=merchant, external_ref="c1", full_name="Asha")
     [row] = outbox(mark)
     assert row[1:3] == ("accounts_user", "INSERT")
@@ -110,7 +110,7 @@ def test_the_request_id_reaches_the_captured_row_and_is_cleared_after_the_respon
     chain = RequestIdMiddleware(CorrelationMiddleware(view))
     response = chain(RequestFactory().post("/x", HTTP_X_REQUEST_ID="req-abc-123"))
     assert response["X-Request-ID"] == "req-abc-123"
-    assert [r[5] for r in outbox(mark)] == ["req-abc-123"]
+    assert [r[5] for r in outbox(mark)] == ["req-abc-123", "req-abc-123"]  # merchant, user
     with connection.cursor() as cur:
         cur.execute("SELECT current_setting('strangler.correlation_id', true)")
         assert first(cur) == ""
@@ -131,7 +131,7 @@ def test_celery_tasks_are_captured_with_their_task_id(db: None) -> None:
         User.objects.create(merchant=merchant, external_ref="j1", full_name="Job")
     finally:
         task_postrun.send(sender=None, task_id="task-77", task=None)
-    assert [r[5] for r in outbox(mark)] == ["task-77"]
+    assert [r[5] for r in outbox(mark)] == ["task-77", "task-77"]  # merchant, user
 
 
 def test_correlation_block_applies_to_a_connection_opened_inside_it(db: None) -> None:
@@ -139,7 +139,7 @@ def test_correlation_block_applies_to_a_connection_opened_inside_it(db: None) ->
     with correlation("cid-9"):
         merchant = Merchant.objects.create(name="cid", email="m@example.com")
         User.objects.create(merchant=merchant, external_ref="k1", full_name="K")
-    assert [r[5] for r in outbox(mark)] == ["cid-9"]
+    assert [r[5] for r in outbox(mark)] == ["cid-9", "cid-9"]  # merchant, user
 
 
 # ---- plain SQL sessions on a committed database (what psql would do) ------------------------------------
@@ -160,8 +160,9 @@ def test_install_is_idempotent_and_a_psql_style_session_is_captured_at_commit(le
         triggers = conn.execute(
             "SELECT count(*) FROM pg_trigger WHERE tgname = 'strangler_acl_capture'"
         ).fetchone()
-    assert triggers == (5,)
+    assert triggers == (7,)
     assert rows == [
+        ("accounts_merchant", "INSERT", "psql-ops", True),
         ("accounts_user", "INSERT", "psql-ops", True),
         ("wallets_wallet", "INSERT", "psql-ops", True),
         ("wallets_transaction", "INSERT", "psql-ops", True),

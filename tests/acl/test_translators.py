@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -109,6 +110,16 @@ PAYOUT = {
     "updated_at": AT,
 }
 CUR = {"wallet_currency": "INR"}
+MERCHANT = {"id": 1, "name": "Kirana Co", "email": "ops@kirana.in", "is_active": True, "created_at": AT}
+RAW_KEY = "ps_live_s3cr3t-never-in-an-event"
+API_KEY = {
+    "id": 4,
+    "merchant_id": 1,
+    "prefix": RAW_KEY[:12],
+    "key_hash": hashlib.sha256(RAW_KEY.encode()).hexdigest(),
+    "created_at": AT,
+    "revoked_at": None,
+}
 
 
 def test_every_captured_table_has_exactly_one_translator() -> None:
@@ -177,6 +188,9 @@ def test_no_legacy_column_name_or_integer_code_leaks_into_any_event() -> None:
         change(
             "payouts_payout", "UPDATE", PAYOUT, {**PAYOUT, "status": 4, "failure_reason": "bank down"}, CUR
         ),
+        change("accounts_merchant", "INSERT", None, MERCHANT),
+        change("accounts_apikey", "INSERT", None, API_KEY),
+        change("accounts_apikey", "UPDATE", API_KEY, {**API_KEY, "revoked_at": AT}),
     ]
     types = set()
     for c in cases:
@@ -185,7 +199,8 @@ def test_no_legacy_column_name_or_integer_code_leaks_into_any_event() -> None:
             types.add(event.type)
             text = json.dumps(event.data)
             assert not LEGACY_COLUMNS & set(event.data), event.type
-            assert not any(isinstance(v, int) for v in event.data.values()), text
+            # a boolean (merchant active) is a fact, not a legacy integer code
+            assert not any(type(v) is int for v in event.data.values()), text
             assert "+05:30" not in text
     assert types == REGISTRY.types(), "every contract is exercised by some legacy change"
 
@@ -211,6 +226,21 @@ def test_balance_only_wallet_update_is_deliberately_zero_events() -> None:
         ),
         (change("wallets_transaction", "INSERT", None, TXN, {}), "currency"),
         (change("wallets_transaction", "UPDATE", TXN, TXN, CUR), "append-only"),
+        (change("accounts_merchant", "DELETE", MERCHANT, None), "never deleted"),
+        (change("accounts_merchant", "INSERT", None, {**MERCHANT, "is_active": None}), "is_active is null"),
+        (
+            change("accounts_apikey", "INSERT", None, {**API_KEY, "key_hash": RAW_KEY}),
+            "not a lower-case SHA-256",
+        ),
+        (
+            change("accounts_apikey", "UPDATE", {**API_KEY, "revoked_at": AT}, API_KEY),
+            "un-revoked",
+        ),
+        (change("accounts_apikey", "UPDATE", API_KEY, {**API_KEY, "merchant_id": 2}), "in place"),
+        (
+            change("wallets_transaction", "INSERT", None, TXN, {**CUR, "wallet_updated_at": "yesterday"}),
+            "wallet_updated_at is not an ISO timestamp",
+        ),
         (change("wallets_wallet", "INSERT", None, {**WALLET, "status": 9}), "unknown status code 9"),
         (change("accounts_kycsubmission", "UPDATE", KYC, {**KYC, "status": 2}), "reviewed_at is null"),
         (change("accounts_user", "DELETE", USER, None), "never deleted"),
@@ -226,3 +256,59 @@ def test_unreadable_rows_raise_with_a_reason_for_quarantine(c: Change, reason: s
     with pytest.raises(TranslationError) as info:
         translate(c)
     assert reason in info.value.reason
+
+
+# ---- merchants, API keys, and the wallet's updated_at ----------------------------------------------------
+
+
+def test_an_issued_api_key_travels_as_its_sha256_only_never_raw_or_prefixed() -> None:
+    events = translate(change("accounts_apikey", "INSERT", None, API_KEY))
+    assert [e.type for e in events] == ["paystream.merchant.api_key_issued.v1"]
+    assert events[0].data == {
+        "key_id": "4",
+        "merchant_id": "1",
+        "key_hash": hashlib.sha256(RAW_KEY.encode()).hexdigest(),
+        "issued_at": "2026-03-01T10:00:00.123456Z",
+    }
+    assert events[0].aggregate_type == "merchant" and events[0].aggregate_id == "1"
+    text = json.dumps(events[0].data)
+    assert RAW_KEY not in text and str(API_KEY["prefix"]) not in text
+
+
+def test_a_key_unusable_by_revocation_or_deletion_is_announced_as_revoked() -> None:
+    revoked = translate(change("accounts_apikey", "UPDATE", API_KEY, {**API_KEY, "revoked_at": AT}))
+    deleted = translate(change("accounts_apikey", "DELETE", API_KEY, None))
+    assert [e.type for e in revoked + deleted] == ["paystream.merchant.api_key_revoked.v1"] * 2
+    assert revoked[0].data == {"key_id": "4", "merchant_id": "1", "revoked_at": "2026-03-01T10:00:00.123456Z"}
+    for event in revoked + deleted:
+        REGISTRY.validate(event)
+
+
+def test_a_snapshot_of_an_already_revoked_key_is_issued_then_revoked_in_that_order() -> None:
+    events = translate(change("accounts_apikey", "SNAPSHOT", None, {**API_KEY, "revoked_at": AT}))
+    assert [e.type for e in events] == [
+        "paystream.merchant.api_key_issued.v1",
+        "paystream.merchant.api_key_revoked.v1",
+    ]
+
+
+def test_merchant_status_is_announced_at_registration_and_on_change_only() -> None:
+    registered = translate(change("accounts_merchant", "INSERT", None, MERCHANT))
+    deactivated = translate(change("accounts_merchant", "UPDATE", MERCHANT, {**MERCHANT, "is_active": False}))
+    renamed = translate(change("accounts_merchant", "UPDATE", MERCHANT, {**MERCHANT, "name": "Kirana Ltd"}))
+    assert [(e.type, e.data["active"]) for e in registered + deactivated] == [
+        ("paystream.merchant.status_changed.v1", True),
+        ("paystream.merchant.status_changed.v1", False),
+    ]
+    assert renamed == []
+    assert "name" not in registered[0].data and "email" not in registered[0].data
+
+
+def test_ledger_event_carries_the_wallets_updated_at_when_capture_looked_it_up() -> None:
+    context = {**CUR, "wallet_updated_at": "2026-03-01T10:00:00.1+00:00"}
+    with_it = translate(change("wallets_transaction", "INSERT", None, TXN, context))[0]
+    without = translate(change("wallets_transaction", "INSERT", None, TXN, CUR))[0]
+    assert with_it.data["wallet_updated_at"] == "2026-03-01T10:00:00.100000Z"
+    assert "wallet_updated_at" not in without.data  # optional: backfilled history may lack it
+    REGISTRY.validate(with_it)
+    REGISTRY.validate(without)

@@ -114,3 +114,13 @@ def test_sync_lag_above_the_threshold_is_flagged_stale() -> None:
 def test_an_unknown_sync_lag_is_stale() -> None:
     lag = sync_lag(None, None, NOW, 2.0)
     assert lag.seconds is None and lag.stale and lag.header_value() == "unknown"
+
+
+def test_a_posting_keeps_the_wallets_own_updated_at_when_the_event_carries_it() -> None:
+    [with_it] = domain.decide("paystream.wallet.credited.v1",
+                              credited(wallet_updated_at="2026-03-01T10:00:00.000100Z"))
+    [without] = domain.decide("paystream.wallet.credited.v1", credited())
+    assert isinstance(with_it, domain.PostTransaction) and isinstance(without, domain.PostTransaction)
+    assert with_it.wallet_updated_at is not None
+    assert with_it.wallet_updated_at.isoformat() == "2026-03-01T10:00:00.000100+00:00"
+    assert without.wallet_updated_at is None
