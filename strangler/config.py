@@ -34,6 +34,7 @@ class Settings:
     monolith_database_url: str
     control_database_url: str
     ledger_database_url: str
+    webhooks_database_url: str
     embedded_postgres: bool
     kafka_bootstrap_servers: str
     embedded_kafka: bool
@@ -72,6 +73,7 @@ class Settings:
         monolith_db = r.url("MONOLITH_DATABASE_URL", None, schemes=("postgresql", "postgres"))
         control_db = r.url("CONTROL_DATABASE_URL", None, schemes=("postgresql", "postgres"))
         ledger_db = r.url("LEDGER_DATABASE_URL", None, schemes=("postgresql", "postgres"))
+        webhooks_db = r.url("WEBHOOKS_DATABASE_URL", None, schemes=("postgresql", "postgres"))
         kafka_port = r.port("KAFKA_PORT", 19092)
         kafka = r.text("KAFKA_BOOTSTRAP_SERVERS", "")
         secret = r.text("SECRET_KEY", "")
@@ -93,7 +95,8 @@ class Settings:
             monolith_database_url=monolith_db or f"{embedded_db}/paystream",
             control_database_url=control_db or f"{embedded_db}/strangler_control",
             ledger_database_url=ledger_db or f"{embedded_db}/ledger",
-            embedded_postgres=None in (monolith_db, control_db, ledger_db),
+            webhooks_database_url=webhooks_db or f"{embedded_db}/webhooks",
+            embedded_postgres=None in (monolith_db, control_db, ledger_db, webhooks_db),
             kafka_bootstrap_servers=kafka or f"127.0.0.1:{kafka_port}",
             embedded_kafka=not kafka,
             kafka_port=kafka_port,

@@ -109,7 +109,8 @@ class Stack:
             self._owns_postgres = not self.postgres.running()
             self.say(f"postgres   embedded PostgreSQL on 127.0.0.1:{s.pg_port} ({self.postgres.data_dir})")
             self.postgres.start()
-        for url in (s.monolith_database_url, s.control_database_url, s.ledger_database_url):
+        for url in (s.monolith_database_url, s.control_database_url, s.ledger_database_url,
+                    s.webhooks_database_url):
             server, name = _server_url(url)
             try:
                 ensure_database(server, name)

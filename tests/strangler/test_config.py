@@ -22,6 +22,7 @@ def test_configured_servers_turn_embedded_defaults_off() -> None:
         "STRANGLER_MONOLITH_DATABASE_URL": "postgresql://u:p@db1:5432/paystream",
         "STRANGLER_CONTROL_DATABASE_URL": "postgresql://u:p@db2:5432/control",
         "STRANGLER_LEDGER_DATABASE_URL": "postgresql://u:p@db3:5432/ledger",
+        "STRANGLER_WEBHOOKS_DATABASE_URL": "postgresql://u:p@db4:5432/webhooks",
         "STRANGLER_KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
         "STRANGLER_REDIS_URL": "redis://127.0.0.1:6379/0",
     })

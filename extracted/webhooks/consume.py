@@ -1,0 +1,258 @@
+"""Entry point of the event consumer: ``python -m extracted.webhooks.consume``.
+
+Domain events -> delivery rows, through the ACL consumer library (inbox in this
+service's database, exactly-once effects, dead-letter topic). For each event the handler,
+inside the inbox transaction: checks the contract, keeps the ownership and API-key tables
+current, and inserts one ``pending`` delivery per subscribed active endpoint of the owning
+merchant (``ON CONFLICT (event_id, endpoint) DO NOTHING``). An event whose wallet or
+customer is not known yet is parked and routed when the opening event arrives. After the transaction commits,
+the new delivery ids are enqueued to Celery; a periodic sweep re-enqueues any whose
+enqueue was lost (crash between commit and enqueue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import structlog
+from cloudevents.core.base import BaseCloudEvent
+
+from acl.adapters.pg_inbox import PgInboxStore
+from acl.consumer import EventConsumer
+from acl.contracts import ContractRegistry, load_contracts
+from acl.domain import DomainEvent
+from acl.metrics import ConsumerMetrics
+from acl.ops import ensure_topics
+from extracted.webhooks import domain
+from extracted.webhooks.errors import UnsupportedEvent
+
+GROUP = "webhooks"
+TOPICS = ["paystream.wallet", "paystream.kyc", "paystream.payout", "paystream.customer", "paystream.merchant"]
+DEAD_LETTER_TOPIC = "paystream.dead-letter.webhooks"
+Enqueue = Callable[[list[int]], None]
+_log = structlog.get_logger("webhooks.consume")
+
+
+class Router:
+    """The consumer's handler: contract check -> bookkeeping or fan-out, in ``tx``."""
+
+    def __init__(self, registry: ContractRegistry, max_attempts: int) -> None:
+        self.registry, self.max_attempts = registry, max_attempts
+        self.created: list[int] = []  # delivery ids of the last successful transaction
+
+    def __call__(self, event: BaseCloudEvent, tx: Any) -> None:
+        self.created = []  # a retried handler starts over: the failed transaction rolled back
+        event_type, data = event.get_type(), event.get_data()
+        if not isinstance(data, dict):
+            raise UnsupportedEvent(event_type, "data is not a JSON object")
+        when = event.get_time()
+        occurred = when if isinstance(when, datetime) else None
+        self.registry.validate(DomainEvent(event_type, "", "", occurred or datetime.now(UTC), data))
+        name = domain.webhook_event_name(event_type)
+        _BOOKKEEPING.get(name, _nothing)(tx, data)
+        if name not in domain.DELIVERABLE:
+            return
+        body = domain.payload(event.get_id(), name, occurred, data)
+        owner = domain.owner_of(name, data)
+        merchant_id = owner.merchant_id
+        if merchant_id is None:
+            merchant_id = _merchant_or_park(tx, event.get_id(), name, body, owner)
+        if merchant_id is not None:
+            self.created += fan_out(tx, event.get_id(), name, body, merchant_id, self.max_attempts)
+        if name in _OWNER_EVENTS:  # events parked while this owner was unknown can go now
+            kind, field = _OWNER_EVENTS[name]
+            for event_id, parked_name, parked_body in tx.execute(
+                "DELETE FROM webhooks_unrouted WHERE kind = %s AND ref_id = %s"
+                " RETURNING event_id, event_name, payload", (kind, int(data[field]))).fetchall():
+                self.created += fan_out(tx, event_id, parked_name, parked_body, int(data["merchant_id"]),
+                                        self.max_attempts)
+
+
+def fan_out(tx: Any, event_id: str, name: str, body: str, merchant_id: int, max_attempts: int) -> list[int]:
+    """One pending delivery per subscribed active endpoint; never a second one for the same pair."""
+    rows = tx.execute(
+        "INSERT INTO webhooks_delivery (event_id, endpoint_id, merchant_id, event_name, payload,"
+        " status, attempts, max_attempts, next_attempt_at, last_error, created_at)"
+        " SELECT %s, e.id, e.merchant_id, %s, %s, 'pending', 0, %s, now(), '', now()"
+        " FROM webhooks_endpoint e WHERE e.merchant_id = %s AND e.is_active"
+        "  AND (e.events ? %s OR e.events ? '*')"
+        " ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id",
+        (event_id, name, body, max_attempts, merchant_id, name),
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def _merchant_or_park(tx: Any, event_id: str, name: str, body: str, owner: domain.Owner) -> int | None:
+    by_wallet = owner.wallet_id is not None
+    kind, ref = ("wallet", owner.wallet_id) if by_wallet else ("customer", owner.customer_id)
+    row = tx.execute("SELECT merchant_id FROM webhooks_owner WHERE kind = %s AND ref_id = %s",
+                     (kind, ref)).fetchone()
+    if row is not None:
+        return int(row[0])
+    # its opening event travels on another topic and may come later: park, route on arrival
+    tx.execute("INSERT INTO webhooks_unrouted (event_id, kind, ref_id, event_name, payload, received_at)"
+               " VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT (event_id) DO NOTHING",
+               (event_id, kind, ref, name, body))
+    return None
+
+
+def _own(kind: str, field: str) -> Callable[[Any, dict[str, Any]], None]:
+    def remember(tx: Any, data: dict[str, Any]) -> None:
+        tx.execute("INSERT INTO webhooks_owner (kind, ref_id, merchant_id) VALUES (%s, %s, %s)"
+                   " ON CONFLICT (kind, ref_id) DO NOTHING",
+                   (kind, int(data[field]), int(data["merchant_id"])))
+    return remember
+
+
+def _key_issued(tx: Any, d: dict[str, Any]) -> None:
+    tx.execute("INSERT INTO webhooks_api_key (key_id, merchant_id, key_hash, issued_at)"
+               " VALUES (%s, %s, %s, %s) ON CONFLICT (key_id) DO NOTHING",
+               (int(d["key_id"]), int(d["merchant_id"]), d["key_hash"], d["issued_at"]))
+
+
+def _key_revoked(tx: Any, d: dict[str, Any]) -> None:
+    tx.execute("UPDATE webhooks_api_key SET revoked_at = coalesce(revoked_at, %s) WHERE key_id = %s",
+               (d["revoked_at"], int(d["key_id"])))
+
+
+def _merchant_status(tx: Any, d: dict[str, Any]) -> None:
+    tx.execute("INSERT INTO webhooks_merchant (merchant_id, active, changed_at) VALUES (%s, %s, %s)"
+               " ON CONFLICT (merchant_id) DO UPDATE SET active = EXCLUDED.active,"
+               " changed_at = EXCLUDED.changed_at WHERE webhooks_merchant.changed_at <= EXCLUDED.changed_at",
+               (int(d["merchant_id"]), d["active"], d["changed_at"]))
+
+
+def _nothing(tx: Any, data: dict[str, Any]) -> None:
+    return None
+
+
+_OWNER_EVENTS = {"wallet.opened": ("wallet", "wallet_id"), "customer.registered": ("customer", "customer_id")}
+_BOOKKEEPING: dict[str, Callable[[Any, dict[str, Any]], None]] = {
+    "wallet.opened": _own("wallet", "wallet_id"),
+    "customer.registered": _own("customer", "customer_id"),
+    "merchant.api_key_issued": _key_issued,
+    "merchant.api_key_revoked": _key_revoked,
+    "merchant.status_changed": _merchant_status,
+}
+
+
+class WebhooksConsumer:
+    """Runs the event consumer; enqueues committed deliveries in batches; sweeps now and then.
+
+    Ids are flushed to Celery when ``batch_size`` have gathered, ``linger`` seconds after the
+    first one, or as soon as the broker has nothing more: one task per batch amortises the
+    broker round trip, which costs more than the delivery itself on a small box.
+    """
+
+    sweep_interval = 30.0
+    batch_size = 50
+    linger = 0.02  # seconds an id may wait for companions
+
+    def __init__(self, consumer: EventConsumer, router: Router, enqueue: Enqueue,
+                 database_url: str, sweep_grace: float = 300.0) -> None:
+        self.consumer, self.router, self.enqueue = consumer, router, enqueue
+        self.database_url, self.sweep_grace = database_url, sweep_grace
+        self._last_sweep = time.monotonic()
+        self._pending: list[int] = []
+        self._first_pending = 0.0
+
+    def poll_once(self, timeout: float) -> bool:
+        self.router.created = []
+        handled = self.consumer.poll_once(self.linger if self._pending else timeout)
+        if self.router.created:  # committed (a dead-lettered event leaves ids that no longer exist)
+            if not self._pending:
+                self._first_pending = time.monotonic()
+            self._pending += self.router.created
+        if self._pending and (not handled or len(self._pending) >= self.batch_size
+                              or time.monotonic() - self._first_pending >= self.linger):
+            self.flush()
+        if time.monotonic() - self._last_sweep > self.sweep_interval:
+            self.sweep()
+        return handled
+
+    def flush(self) -> None:
+        ids, self._pending = self._pending, []
+        if ids:
+            self.enqueue(ids)
+
+    def sweep(self) -> int:
+        self._last_sweep = time.monotonic()
+        with psycopg.connect(self.database_url) as conn:
+            ids = [int(r[0]) for r in conn.execute(
+                "SELECT id FROM webhooks_delivery WHERE (status IN ('pending', 'retrying')"
+                " AND next_attempt_at < now() - make_interval(secs => %s))"
+                " OR (status = 'sending' AND lease_until < now()) ORDER BY id LIMIT 1000",
+                (self.sweep_grace,)).fetchall()]
+        if ids:
+            _log.warning("webhooks.sweep_reenqueued", count=len(ids))
+            self.enqueue(ids)
+        return len(ids)
+
+    def run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.poll_once(0.2)
+            self.flush()
+        finally:
+            self.consumer.close()
+
+
+def celery_enqueue(broker_url: str, folder: Any, batch_size: int = 50) -> Enqueue:
+    from extracted.webhooks.celery_app import DELIVER_BATCH_TASK, QUEUE, make_app
+
+    app = make_app(broker_url, folder)
+
+    def enqueue(ids: list[int]) -> None:
+        for start in range(0, len(ids), batch_size):
+            app.send_task(DELIVER_BATCH_TASK, args=[ids[start:start + batch_size]], queue=QUEUE)
+    return enqueue
+
+
+def build(database_url: str, bootstrap_servers: str, enqueue: Enqueue, *, group: str = GROUP,
+          max_attempts: int = 3, delivery_attempts: int = 8,
+          metrics: ConsumerMetrics | None = None) -> WebhooksConsumer:
+    """The one wiring point of the consumer process (tests and the bench call it too)."""
+    ensure_topics(bootstrap_servers, [*TOPICS, DEAD_LETTER_TOPIC])
+    router = Router(ContractRegistry(load_contracts()), delivery_attempts)
+    consumer = EventConsumer(bootstrap_servers, group, TOPICS, router, PgInboxStore(database_url),
+                             DEAD_LETTER_TOPIC, max_attempts, metrics, overrides={"fetch.wait.max.ms": 10})
+    return WebhooksConsumer(consumer, router, enqueue, database_url)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from prometheus_client import start_http_server
+
+    from extracted.webhooks.config import get_config
+    from strangler.config import get_settings
+    from strangler.logging import configure
+
+    parser = argparse.ArgumentParser(prog="python -m extracted.webhooks.consume",
+                                     description="Turn domain events into webhook deliveries.")
+    parser.add_argument("--bootstrap-servers", help="Kafka (default STRANGLER_KAFKA_BOOTSTRAP_SERVERS)")
+    parser.add_argument("--group", default=GROUP)
+    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics (0: off)")
+    parser.add_argument("--log-format", choices=["console", "json"], default="json")
+    args = parser.parse_args(argv)
+    configure(args.log_format)
+    config = get_config()
+    if args.metrics_port:
+        start_http_server(args.metrics_port)
+    service = build(config.database_url, args.bootstrap_servers or get_settings().kafka_bootstrap_servers,
+                    celery_enqueue(config.broker_url, config.broker_folder), group=args.group,
+                    delivery_attempts=config.max_attempts, metrics=ConsumerMetrics.create())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    _log.info("webhooks.consumer_started", group=args.group, topics=TOPICS)
+    service.run(stop)
+
+
+if __name__ == "__main__":
+    main()
