@@ -6,7 +6,8 @@ LISTENs for that, and also polls every ``poll_interval`` seconds in case a
 notification is missed (a dropped connection loses them). On news it fetches the
 newest snapshot, builds a RouteTable and calls ``server.reload``; then it acks by
 upserting its row in ``strangler_proxy_instance`` (the heartbeat), which it also does
-every ``heartbeat_interval`` seconds. Raw SQL on purpose: the data plane does not
+every ``heartbeat_interval`` seconds, flushing the per-route traffic counts with it
+(``routing_proxy.traffic``). Raw SQL on purpose: the data plane does not
 import Django. If the control database is unreachable the proxy keeps serving the
 table it has and reconnects.
 
@@ -28,6 +29,7 @@ import structlog
 from routing_proxy.dataplane.server import ProxyServer
 from routing_proxy.errors import RouteTableError
 from routing_proxy.routes import Capability, KeyKind, KeySource, Mode, RouteRule, RouteTable, StickyKey
+from routing_proxy.traffic import flush as flush_traffic
 
 log = structlog.get_logger("routing_proxy.control_client")
 
@@ -166,6 +168,10 @@ class ControlClient:
     async def _heartbeat(self, conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.execute(_HEARTBEAT, {"id": self.server.config.instance_id, "host": self.host,
                                         "port": self._port(), "version": self.server.version})
+        try:
+            await flush_traffic(conn, self.server.behaviours.router.traffic)
+        except psycopg.Error as exc:  # the record must never cost the heartbeat; counts are kept
+            log.warning("proxy.traffic_flush_failed", error=str(exc))
 
     def _port(self) -> int:
         try:

@@ -11,11 +11,13 @@ from routing_proxy.dataplane.http import RequestHead
 from routing_proxy.decision import Decision, decide, match
 from routing_proxy.errors import StaleRouteTableError
 from routing_proxy.routes import Mode, RouteTable
+from routing_proxy.traffic import RouteTraffic
 
 
 class Router:
     def __init__(self, table: RouteTable) -> None:
         self.table = table
+        self.traffic = RouteTraffic()  # per-route hits, flushed by the control client
 
     @property
     def version(self) -> int:
@@ -35,6 +37,8 @@ class Router:
         table = self.table
         found = match(table, head.method, head.path, head.headers.get("host"), head.headers)
         key = None
+        if found is not None:
+            self.traffic.hit(found.rule.method, found.rule.path)
         if found is not None and found.capability.mode is Mode.CANARY:
             key = sticky_key_value(found.capability.sticky_key, head.headers, found.params,
                                    head.query)

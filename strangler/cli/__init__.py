@@ -19,6 +19,7 @@ from strangler.cli import (
     demo_cmd,
     events_cmd,
     lint_cmd,
+    migrate_cmd,
     reconcile_cmd,
     routes_cmd,
     seed_cmd,
@@ -37,7 +38,7 @@ Settings come from STRANGLER_* environment variables; `strangler config` shows t
 
 MODULES = (
     stack_cmds, seed_cmd, client_cmds, demo_cmd, events_cmd, routes_cmd, shadow_cmd, reconcile_cmd,
-    lint_cmd,
+    lint_cmd, migrate_cmd,
 )
 
 

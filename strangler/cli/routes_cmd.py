@@ -69,6 +69,10 @@ def register(subparsers: Any) -> None:
     audit.add_argument("--limit", type=int, default=20)
     audit.set_defaults(handler=cmd_audit)
 
+    from strangler.cli import routes_unused_cmd
+
+    routes_unused_cmd.add_unused(sub)
+
     rollback = subparsers.add_parser("rollback", help="return a capability to the monolith now (no gate)")
     rollback.add_argument("capability")
     _change_args(rollback)

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "strangler.control.routing",
     "strangler.control.shadow",
     "strangler.control.reconciliation",
+    "strangler.control.cutover",
 ]
 
 MIDDLEWARE = [

@@ -13,7 +13,8 @@ from monolith.settings import DATABASES, INSTALLED_APPS, REST_FRAMEWORK
 from strangler.config import get_settings
 
 INSTALLED_APPS = [*INSTALLED_APPS, "drf_spectacular", "strangler.control.routing",
-                  "strangler.control.shadow", "strangler.control.reconciliation"]
+                  "strangler.control.shadow", "strangler.control.reconciliation",
+                  "strangler.control.cutover"]
 # No TEST DEPENDENCIES: a test asking only for "control" must not wait for "default".
 DATABASES = {**DATABASES, "control": {**database_from_url(get_settings().control_database_url),
                                       "TEST": {"DEPENDENCIES": []}}}

@@ -10,7 +10,10 @@ CREATE TABLE ledger_transaction (
     currency char(3) NOT NULL,
     status text NOT NULL,              -- posted
     reference text,
-    created_at timestamptz NOT NULL
+    created_at timestamptz NOT NULL,
+    description text,                  -- not compared: free text the service may normalise
+    counterparty_wallet_id bigint,     -- not compared yet (legacy related_wallet_id is ignored too)
+    balance_after numeric(18, 2)       -- running balance: the balance check covers it, not rows
 );
 CREATE INDEX ledger_transaction_id ON ledger_transaction (id);
 CREATE TABLE ledger_entry (
@@ -18,6 +21,7 @@ CREATE TABLE ledger_entry (
     leg text NOT NULL,                 -- wallet | contra
     account text NOT NULL,             -- wallet:<wallet id> | contra:<kind>
     amount numeric(18, 2) NOT NULL,    -- the two legs of a transaction sum to zero
-    currency char(3) NOT NULL
+    currency char(3) NOT NULL,
+    id bigserial                       -- surrogate key of the service, not compared
 );
 CREATE INDEX ledger_entry_key ON ledger_entry (transaction_id, leg);

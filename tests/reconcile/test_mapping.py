@@ -28,9 +28,10 @@ def legacy_catalog() -> dict[str, TableInfo]:
 def extracted_catalog() -> dict[str, TableInfo]:
     txn = _cols(("id", "bigint"), ("wallet_id", "bigint"), ("kind", "text"),
                 ("amount", "numeric(18,2)"), ("currency", "character(3)"), ("status", "text"),
-                ("reference", "text"), ("created_at", "timestamp with time zone"))
+                ("reference", "text"), ("description", "text"), ("counterparty_wallet_id", "bigint"),
+                ("balance_after", "numeric(18,2)"), ("created_at", "timestamp with time zone"))
     txn["amount"] = ColumnInfo("amount", "numeric(18,2)", False, 2)
-    entry = _cols(("transaction_id", "bigint"), ("leg", "text"), ("account", "text"),
+    entry = _cols(("id", "bigint"), ("transaction_id", "bigint"), ("leg", "text"), ("account", "text"),
                   ("amount", "numeric(18,2)"), ("currency", "character(3)"))
     return {"ledger_transaction": TableInfo("ledger_transaction", txn),
             "ledger_entry": TableInfo("ledger_entry", entry)}

@@ -1,0 +1,1 @@
+"""Cutover plans: where each capability's migration stands, its transitions, its traffic record."""
