@@ -143,15 +143,21 @@ class RequestHandler:
         else:
             framing = b"Content-Length: %d\r\n\r\n" % (head.content_length or 0)
         done = conn.start(request_line + b"".join(lines) + framing, relay, head_only)
+        sent_all = True
         async for data in body.read():
             if done.done():
-                break  # the upstream already answered (or failed); stop sending
+                # The upstream answered before reading the whole body (a 415, a 401...). Stop
+                # sending, and never reuse this connection: the upstream would read the next
+                # request's first bytes as the rest of this body (a request desync).
+                sent_all = False
+                break
             conn.write(chunk(data) if head.chunked else data)
             await conn.drain()
         else:
             if head.chunked:
                 conn.write(LAST_CHUNK)
-        return await done
+        reusable = await done
+        return reusable and sent_all
 
     def fail(self, client: ClientConnection, exchange: Exchange, decision: Decision,
              error: UpstreamError) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import httptools
+
 from routing_proxy.dataplane.shadow import InMemoryShadowSink, ShadowCopy, ShadowSink
 from routing_proxy.routes import Capability, KeyKind, KeySource, Mode, RouteRule, RouteTable, StickyKey
 from tests.routing_proxy.helpers import Client, dead_url, proxy, run, upstream, wait_for
@@ -409,5 +411,72 @@ def test_metrics_count_requests_per_capability_mode_and_upstream() -> None:
                                         {**labels, "status": "200"}) == 3
             assert server.metrics.value("strangler_proxy_request_seconds_count", labels) == 3
             client.close()
+
+    run(scenario)
+
+
+class _EarlyAnswerProtocol(asyncio.Protocol):
+    """Answers 415 as soon as a request's head is in, before its body, and keeps the connection.
+
+    Like gunicorn, it then reads (and drops) the body by its Content-Length before parsing the
+    next request, so a proxy that stops sending the body and reuses the connection desyncs it.
+    """
+
+    def __init__(self, seen: list[str], errors: list[str]) -> None:
+        self.seen, self.errors = seen, errors
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.errors.append(repr(exc))
+            assert self.transport is not None
+            self.transport.close()
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_headers_complete(self) -> None:
+        assert self.transport is not None
+        self.seen.append(f"{self.parser.get_method().decode()} {self.url.decode()}")
+        self.transport.write(b"HTTP/1.1 415 Unsupported Media Type\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_upstream_answering_before_the_body_is_sent_never_desyncs_the_next_request() -> None:
+    """Regression: the proxy stopped sending a streamed body after an early 415 and reused the
+    upstream connection, so the upstream read the next request's first bytes as that body."""
+
+    async def scenario() -> None:
+        seen: list[str] = []
+        errors: list[str] = []
+        loop = asyncio.get_running_loop()
+        early = await loop.create_server(lambda: _EarlyAnswerProtocol(seen, errors), "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{early.sockets[0].getsockname()[1]}"
+        try:
+            async with upstream("extracted") as ext, proxy(table(Mode.MONOLITH), url, ext.url) as server:
+                client = await Client.connect(server.port)
+                await client.send(b"POST /api/v1/users/ HTTP/1.1\r\nHost: a\r\n"
+                                  b"Content-Type: text/plain\r\nContent-Length: 8\r\n\r\n")
+                first = await client.response()
+                assert first.status == 415
+                await client.send(b"amount=1")  # the body arrives after the answer
+                second = await Client.connect(server.port)
+                assert (await second.request("DELETE", "/api/v1/merchant/")).status == 415
+                await wait_for(lambda: len(seen) == 2)
+                assert seen == ["POST /api/v1/users/", "DELETE /api/v1/merchant/"]
+                assert errors == []
+                client.close()
+                second.close()
+        finally:
+            early.close()
 
     run(scenario)
