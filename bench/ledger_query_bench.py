@@ -12,7 +12,10 @@ caught up. Same data on both sides.
 1. Read path: for each of balance and history, at 8 and 32 concurrent clients, GET
    requests with the owning merchant's API key on random seeded wallets, against the
    monolith and against the ledger service directly: req/s and p95; the ratio is
-   ledger/monolith (goal >= 2x with a lower p95).
+   ledger/monolith (goal >= 2x with a lower p95). Also each service's own CPU per
+   request (gunicorn master + workers, from /proc): unlike req/s it does not depend
+   on whether the one-process load generator or another tenant of the host is the
+   bottleneck. Database CPU is not in it.
 2. Lag: credits written as the monolith writes them (lock wallet, save wallet, insert
    ledger row; one transaction each) at a paced ~1,000 events/s; a poller on the
    ledger database notes when each row becomes visible (what the API would serve).
@@ -90,6 +93,22 @@ async def _load(
         "p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "p95_ms": round(percentile(latencies, 95) * 1000, 2),
     }
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a gunicorn master and its workers so far, from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # exited meanwhile
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def wait_caught_up(monolith_db: str, ledger_db: str, timeout: float) -> float:
@@ -281,6 +300,7 @@ def main() -> int:
             ),
         ):
             stack._spawn(process, description)
+        pids = {p.name: p.popen.pid for p in stack.processes if p.popen is not None}
         caught_up_s = wait_caught_up(settings.monolith_database_url, settings.ledger_database_url, 900)
         say(f"ledger caught up with the seeded history {caught_up_s:.1f}s after the consumer started")
         with psycopg.connect(settings.monolith_database_url) as conn:
@@ -290,10 +310,14 @@ def main() -> int:
         targets = [(key_of[m], w) for w, m in owners]
         for endpoint, template in ENDPOINTS.items():
             for clients in (int(c) for c in args.clients.split(",")):
-                sides = {
-                    side: asyncio.run(_load(url, template, targets, clients, args.duration))
-                    for side, url in (("monolith", settings.monolith_url), ("ledger", ledger_url))
-                }
+                sides = {}
+                for side, url, pid in (("monolith", settings.monolith_url, pids["monolith"]),
+                                       ("ledger", ledger_url, pids["ledger"])):
+                    cpu_before = server_cpu_seconds(pid)
+                    sides[side] = asyncio.run(_load(url, template, targets, clients, args.duration))
+                    # client-independent: what one request costs the service's processes
+                    cpu = server_cpu_seconds(pid) - cpu_before
+                    sides[side]["cpu_ms_per_req"] = round(cpu * 1000 / max(1, sides[side]["requests"]), 2)
                 rows.append(
                     {
                         "endpoint": endpoint,
@@ -302,7 +326,7 @@ def main() -> int:
                             f"{side}_{k}": v
                             for side, r in sides.items()
                             for k, v in r.items()
-                            if k in ("req_per_s", "p95_ms", "errors")
+                            if k in ("req_per_s", "p95_ms", "errors", "cpu_ms_per_req")
                         },
                         "rps_ratio": round(sides["ledger"]["req_per_s"] / sides["monolith"]["req_per_s"], 2),
                         "p95_ratio": round(sides["ledger"]["p95_ms"] / sides["monolith"]["p95_ms"], 2),

@@ -25,6 +25,7 @@ from prometheus_client import Gauge
 
 LAG_HEADER = "X-Ledger-Sync-Lag"
 STALE_HEADER = "X-Ledger-Sync-Stale"
+REQUEST_ATTR = "ledger_sync_lag"
 
 
 @dataclass(frozen=True)
@@ -56,21 +57,33 @@ def _gauges() -> tuple[Gauge, Gauge]:
     )
 
 
-def current_lag() -> SyncLag:
-    from extracted.ledger_query.ledger.models import LedgerSyncState
+def lag_now(newest_event_at: datetime | None, caught_up_at: datetime | None) -> SyncLag:
+    """The lag now, from marks already read (the read path fetches them with its data)."""
+    return sync_lag(newest_event_at, caught_up_at, timezone.now(),
+                    float(getattr(settings, "LEDGER_STALE_AFTER_SECONDS", 2.0)))
 
-    state = LedgerSyncState.objects.filter(id=1).first()
-    lag = sync_lag(state.newest_event_at if state else None, state.caught_up_at if state else None,
-                   timezone.now(),
-                   float(getattr(settings, "LEDGER_STALE_AFTER_SECONDS", 2.0)))
+
+def observe(lag: SyncLag) -> SyncLag:
+    """Publishes ``lag`` on the gauges and returns it."""
     lag_gauge, stale_gauge = _gauges()
     lag_gauge.set(float("inf") if lag.seconds is None else lag.seconds)
     stale_gauge.set(1 if lag.stale else 0)
     return lag
 
 
+def current_lag() -> SyncLag:
+    from extracted.ledger_query.ledger.models import LedgerSyncState
+
+    state = LedgerSyncState.objects.filter(id=1).first()
+    return observe(lag_now(state.newest_event_at if state else None, state.caught_up_at if state else None))
+
+
 class SyncLagMiddleware:
-    """Adds the sync-lag headers to API responses (not to health checks or metrics)."""
+    """Adds the sync-lag headers to API responses (not to health checks or metrics).
+
+    A view that already read the sync marks in its own query leaves the lag on the
+    request as ``REQUEST_ATTR``; otherwise the marks are read here.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -78,7 +91,8 @@ class SyncLagMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if request.path.startswith("/api/"):
-            lag = current_lag()
+            known: SyncLag | None = getattr(request, REQUEST_ATTR, None)
+            lag = current_lag() if known is None else observe(known)
             response[LAG_HEADER] = lag.header_value()
             response[STALE_HEADER] = "true" if lag.stale else "false"
         return response

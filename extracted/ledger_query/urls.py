@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from extracted.ledger_query import health, views
+from extracted.ledger_query import health, read_path
 
 
 class IdConverter:
@@ -22,8 +22,8 @@ urlpatterns = [
     path("healthz", health.healthz),
     path("readyz", health.readyz),
     path("metrics", health.metrics),
-    path("api/v1/wallets/<id:wallet_id>/balance/", views.WalletBalanceView.as_view()),
-    path("api/v1/wallets/<id:wallet_id>/transactions/", views.WalletTransactionsView.as_view()),
+    path("api/v1/wallets/<id:wallet_id>/balance/", read_path.balance),
+    path("api/v1/wallets/<id:wallet_id>/transactions/", read_path.transactions),
 ]
 
 # Unknown URLs and crashes are the legacy JSON errors on /api/ paths, as in the monolith.

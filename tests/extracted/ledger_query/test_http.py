@@ -166,3 +166,82 @@ def test_balance_history_auth_and_errors_render_in_the_legacy_wire_format(servic
         beyond = http.get("/api/v1/wallets/10/transactions/?page=99", headers=auth)
         assert beyond.status_code == 404 and beyond.json()["error_code"] == "NOT_FOUND"
         assert http.get("/metrics").text.count("strangler_ledger_sync_stale 1.0") == 1
+
+
+# Same server, two code paths: a plain Accept goes down the one-query read path; an Accept
+# DRF must negotiate goes down the DRF views, which render the same JSON for it.
+FAST = {"Accept": "application/json"}
+VIA_DRF = {"Accept": "application/json, text/plain"}
+PARITY_PATHS = [
+    "/api/v1/wallets/10/balance/",
+    "/api/v1/wallets/11/balance/",  # another merchant's: 404
+    "/api/v1/wallets/999/balance/",
+    "/api/v1/wallets/10/transactions/",
+    "/api/v1/wallets/11/transactions/",
+    *(f"/api/v1/wallets/10/transactions/?page_size=2&page={n}" for n in ("1", "2", "3", "13", "14", "last")),
+    *(f"/api/v1/wallets/10/transactions/?page={n}" for n in ("0", "-1", "abc", "", "1.0", " 2", "99")),
+    *(f"/api/v1/wallets/10/transactions/?page_size={n}" for n in ("0", "-3", "x", "", "1000", "7")),
+    "/api/v1/wallets/10/transactions/?z=1&page=2&a=%C3%A9&page_size=3&page_size=4",
+    "/api/v1/wallets/10/transactions/?page=1&page=2&page_size=5",
+]
+PARITY_AUTH = [None, f"Api-Key {KEY}", f"api-key   {KEY}", "Bearer x", "Api-Key", "Api-Key nope",
+               f"Api-Key {KEY}2"]
+
+
+VOLATILE_HEADERS = frozenset({"date", "x-request-id", "x-ledger-sync-lag"})
+
+
+def _seen(response: httpx.Response) -> tuple[int, bytes, dict[str, str]]:
+    headers = {k: v for k, v in response.headers.items() if k not in VOLATILE_HEADERS}
+    return response.status_code, response.content, headers
+
+
+def test_the_one_query_read_path_answers_byte_for_byte_as_the_drf_views(service: str, ledger_db: str) -> None:
+    """Every auth outcome, ownership, page and page-size edge, with the Host-based page links."""
+    with psycopg.connect(ledger_db) as tx:
+        extra_events: list[tuple[str, dict[str, Any]]] = [
+            ("paystream.merchant.api_key_issued.v1",
+             {"key_id": "2", "merchant_id": "2", "issued_at": "2026-01-01T00:00:00Z",
+              "key_hash": hashlib.sha256(f"{KEY}2".encode()).hexdigest()}),
+            ("paystream.wallet.credited.v1",
+             {"wallet_id": "11", "entry_id": "100", "kind": "credit",
+              "amount": {"amount": "0.05", "currency": "INR"},
+              "balance_after": {"amount": "0.05", "currency": "INR"},
+              "reference": "ré\u2028f", "description": "₹ \"quoted\" \\ \u2029",
+              "counterparty_wallet_id": None,
+              "posted_at": "2026-03-01T10:00:00.123456Z"}),
+        ]
+        for event_type, data in extra_events:
+            projector.apply(tx, domain.decide(event_type, data), None)
+    with httpx.Client(base_url=service, headers={"Host": "api.example:8443"}) as http:
+        for path in PARITY_PATHS:
+            for auth in PARITY_AUTH:
+                extra = {"Authorization": auth} if auth is not None else {}
+                fast = http.get(path, headers={**FAST, **extra})
+                drf = http.get(path, headers={**VIA_DRF, **extra})
+                assert _seen(fast) == _seen(drf), (path, auth)
+        drf_only = http.get("/api/v1/wallets/10/balance/", headers={"Accept": "application/json; indent=2",
+                                                                   "Authorization": f"Api-Key {KEY}"})
+        assert b'\n  "wallet_id": 10' in drf_only.content  # negotiated rendering is left to DRF
+
+
+def test_revoking_a_key_or_deactivating_its_merchant_takes_effect_on_the_next_request(
+        service: str, ledger_db: str) -> None:
+    """No auth cache on the read path: the very next request after the change is refused."""
+    auth = {"Authorization": f"Api-Key {KEY}"}
+    with httpx.Client(base_url=service) as http:
+        assert http.get("/api/v1/wallets/10/balance/", headers=auth).status_code == 200
+        with psycopg.connect(ledger_db) as tx:
+            projector.apply(tx, domain.decide("paystream.merchant.status_changed.v1", {
+                "merchant_id": "1", "active": False, "changed_at": "2026-02-01T00:00:00Z"}), None)
+        refused = http.get("/api/v1/wallets/10/transactions/", headers=auth)
+        assert refused.status_code == 401 and refused.json()["error_code"] == "INVALID_API_KEY"
+        with psycopg.connect(ledger_db) as tx:
+            projector.apply(tx, domain.decide("paystream.merchant.status_changed.v1", {
+                "merchant_id": "1", "active": True, "changed_at": "2026-02-02T00:00:00Z"}), None)
+        assert http.get("/api/v1/wallets/10/balance/", headers=auth).status_code == 200
+        with psycopg.connect(ledger_db) as tx:
+            projector.apply(tx, domain.decide("paystream.merchant.api_key_revoked.v1", {
+                "key_id": "1", "merchant_id": "1", "revoked_at": "2026-02-03T00:00:00Z"}), None)
+        revoked = http.get("/api/v1/wallets/10/balance/", headers=auth)
+        assert revoked.status_code == 401 and revoked.headers["WWW-Authenticate"] == "Api-Key"
