@@ -1,12 +1,18 @@
 """The consumer library every extracted service uses: at-least-once delivery, exactly-once effects.
 
-- Offsets are stored only after an event is processed (``enable.auto.offset.store=false``);
+- Messages are taken in batches (the first one waited for, then whatever the client has
+  already fetched, up to ``batch_size``) and applied in ONE inbox transaction per batch on
+  the service's own database: the inbox rows and the effects commit together, so a
+  redelivered event is skipped, and the commit cost is paid once per batch, not per event.
+- Offsets are stored only after the batch commits (``enable.auto.offset.store=false``);
   the stored offsets are committed periodically, on rebalance and on close.
-- The handler runs inside an inbox transaction on the service's own database:
-  the inbox row and the effect commit together, so a redelivered event is skipped.
-- A handler that fails ``max_attempts`` times in a row sends the event to the
+- A batch that fails is rolled back and replayed one event per transaction, so one poison
+  event cannot hold the others back: an event that fails ``max_attempts`` times in a row
+  (the failed batch counting as the first attempt of the event that raised) goes to the
   dead-letter topic with the error in its headers; then the consumer moves on.
-- ``stop`` is honoured between events; ``close`` commits what was stored.
+- Handlers: ``handler(event, tx)`` per event, or a ``BatchHandler`` that sees a whole
+  transaction's new events and hears when that transaction committed.
+- ``stop`` is honoured between batches; ``close`` commits what was stored.
 - Lag (high watermark - position) is a Prometheus gauge per partition.
 """
 
@@ -15,8 +21,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from cloudevents.core.base import BaseCloudEvent
@@ -31,15 +37,36 @@ Handler = Callable[[BaseCloudEvent, Any], None]
 _log = structlog.get_logger("acl.consumer")
 
 
+@runtime_checkable
+class BatchHandler(Protocol):
+    """A handler that applies one transaction's new events together and keeps per-transaction state.
+
+    ``apply_batch`` is called once per transaction that has new events (in offset order
+    per partition); ``committed`` right after that transaction committed. A batch that
+    raised is rolled back and replayed event by event, one ``apply_batch`` each.
+    """
+
+    def apply_batch(self, events: Sequence[BaseCloudEvent], tx: Any) -> None: ...
+
+    def committed(self) -> None: ...
+
+
+class _Blame:
+    """Which event a failing batch was applying when it raised (None: it failed at commit)."""
+
+    event: BaseCloudEvent | None = None
+
+
 class EventConsumer:
     lag_interval = 5.0  # seconds between watermark queries
+    batch_size = 500  # most messages applied in one transaction
 
     def __init__(
         self,
         bootstrap_servers: str,
         group: str,
         topics: list[str],
-        handler: Handler,
+        handler: Handler | BatchHandler,
         inbox: InboxStore,
         dead_letter_topic: str,
         max_attempts: int = 3,
@@ -61,6 +88,7 @@ class EventConsumer:
             **(overrides or {}),
         }
         self.dlq_config = {"bootstrap.servers": bootstrap_servers, "enable.idempotence": True, "acks": "all"}
+        self._batch_handler = handler if isinstance(handler, BatchHandler) else None
         self._consumer: Consumer | None = None
         self._dlq: Producer | None = None
         self._last_lag = 0.0
@@ -73,8 +101,8 @@ class EventConsumer:
         return self._consumer
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # we process one message at a time inside poll(), so nothing is in flight here:
-        # commit what was stored so the next owner starts right after it
+        # callbacks run inside poll()/consume(), never while a batch is applied: commit what
+        # was stored so the next owner starts right after it
         try:
             consumer.commit(asynchronous=False)
         except KafkaException as exc:
@@ -96,37 +124,91 @@ class EventConsumer:
             self._dlq.flush(10)
             self._dlq = None
 
-    # ---- one event -----------------------------------------------------------------------
+    # ---- one batch -----------------------------------------------------------------------
     def poll_once(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for a message, take what else is already fetched, apply them."""
         consumer = self._client()
-        msg = consumer.poll(timeout)
+        first = consumer.poll(timeout)
         self._report_lag(consumer)
-        if msg is None:
+        if first is None:
             return False
-        error = msg.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                return False
-            raise ConsumerError(f"Kafka consumer error: {error}")
-        self._process(msg)
-        consumer.store_offsets(message=msg)
-        return True
+        # consume(timeout=0) only drains what the client already holds: a lone event is not
+        # kept waiting for companions, a backlog is taken batch_size at a time
+        polled = [first, *consumer.consume(self.batch_size - 1, 0)] if self.batch_size > 1 else [first]
+        batch: list[Message] = []
+        failure: KafkaError | None = None
+        for msg in polled:
+            error = msg.error()
+            if error is None:
+                batch.append(msg)
+            elif error.code() != KafkaError._PARTITION_EOF:
+                failure = error
+                break
+        if batch:
+            self._process(batch)
+            self._store_offsets(consumer, batch)
+        if failure is not None:
+            raise ConsumerError(f"Kafka consumer error: {failure}")
+        return bool(batch)
 
-    def _process(self, msg: Message) -> None:
-        try:
-            event = parse_message(msg.key(), msg.value(), msg.headers())
-        except Exception as exc:  # unparseable: retrying cannot help
-            self._dead_letter(msg, exc, attempts=1)
-            return
-        error: Exception | None = None
-        for attempt in range(1, self.max_attempts + 1):
+    def _process(self, msgs: list[Message]) -> None:
+        parsed: list[tuple[Message, BaseCloudEvent]] = []
+        for msg in msgs:
             try:
-                with self.inbox.transaction() as tx:
-                    if not self.inbox.record(tx, self.group, event.get_id()):
-                        self._count("duplicates")
-                        return
-                    self.handler(event, tx)
-                self._count("applied")
+                parsed.append((msg, parse_message(msg.key(), msg.value(), msg.headers())))
+            except Exception as exc:  # unparseable: retrying cannot help
+                self._dead_letter(msg, exc, attempts=1)
+        if not parsed:
+            return
+        blame = _Blame()
+        try:
+            self._apply([event for _, event in parsed], blame)
+            return
+        except Exception as exc:
+            _log.warning("consumer.batch_failed", size=len(parsed), error=str(exc))
+            failure = exc
+        if blame.event is not None:
+            time.sleep(min(0.05 * 2, 1.0))  # brief backoff before the in-place retry
+        for msg, event in parsed:  # replay one by one: only the poison event is dead-lettered
+            if event is blame.event:  # the failed batch was its first attempt
+                self._process_one(msg, event, 2, failure)
+            else:
+                self._process_one(msg, event, 1, None)
+
+    def _apply(self, events: list[BaseCloudEvent], blame: _Blame) -> None:
+        """One transaction: inbox rows for ``events``, effects of the new ones; counts after commit."""
+        with self.inbox.transaction() as tx:
+            fresh = self._record(tx, [e.get_id() for e in events])
+            new: list[BaseCloudEvent] = []
+            for event in events:
+                if event.get_id() in fresh:
+                    fresh.discard(event.get_id())  # a second copy in the same batch is a duplicate
+                    new.append(event)
+            if new and self._batch_handler is not None:
+                self._batch_handler.apply_batch(new, tx)
+            elif new:
+                handler: Handler = self.handler  # type: ignore[assignment]
+                for event in new:
+                    blame.event = event
+                    handler(event, tx)
+                blame.event = None
+        if new and self._batch_handler is not None:
+            self._batch_handler.committed()
+        self._count("applied", len(new))
+        self._count("duplicates", len(events) - len(new))
+
+    def _record(self, tx: Any, event_ids: list[str]) -> set[str]:
+        record_many = getattr(self.inbox, "record_many", None)  # one statement per batch when offered
+        if record_many is not None:
+            return set(record_many(tx, self.group, event_ids))
+        return {event_id for event_id in event_ids if self.inbox.record(tx, self.group, event_id)}
+
+    def _process_one(
+        self, msg: Message, event: BaseCloudEvent, first_attempt: int, error: Exception | None
+    ) -> None:
+        for attempt in range(first_attempt, self.max_attempts + 1):
+            try:
+                self._apply([event], _Blame())
                 return
             except Exception as exc:
                 error = exc
@@ -136,6 +218,17 @@ class EventConsumer:
                 time.sleep(min(0.05 * 2**attempt, 1.0))  # brief backoff before the in-place retry
         assert error is not None
         self._dead_letter(msg, error, self.max_attempts)
+
+    def _store_offsets(self, consumer: Consumer, batch: list[Message]) -> None:
+        last: dict[tuple[str | None, int | None], Message] = {}
+        for msg in batch:  # in offset order within a partition
+            last[(msg.topic(), msg.partition())] = msg
+        for msg in last.values():
+            try:
+                consumer.store_offsets(message=msg)
+            except KafkaException as exc:
+                # revoked while its batch was applied: the new owner redelivers, the inbox skips
+                _log.warning("consumer.store_offsets_failed", error=str(exc))
 
     def _dead_letter(self, msg: Message, error: Exception, attempts: int) -> None:
         if self._dlq is None:
@@ -162,9 +255,9 @@ class EventConsumer:
             raise ConsumerError(f"could not dead-letter {msg.topic()}/{msg.offset()}: {delivered}")
         self._count("dead_lettered")
 
-    def _count(self, what: str) -> None:
-        if self.metrics is not None:
-            getattr(self.metrics, what).labels(group=self.group).inc()
+    def _count(self, what: str, n: int = 1) -> None:
+        if self.metrics is not None and n:
+            getattr(self.metrics, what).labels(group=self.group).inc(n)
 
     def _report_lag(self, consumer: Consumer) -> None:
         if self.metrics is None or time.monotonic() - self._last_lag < self.lag_interval:

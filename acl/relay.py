@@ -4,8 +4,10 @@ Woken by LISTEN/NOTIFY (``OutboxStore.wait_for_changes``) with a polling
 fallback: the wait has a timeout, so a lost notification costs at most
 ``poll_interval``. Per batch: lanes are claimed (FOR UPDATE SKIP LOCKED), their
 changes translated in commit order, every event validated against its contract,
-the batch produced, and only changes whose every event was acknowledged are
-marked handled, in the same transaction that still holds the lanes.
+the batch produced in chunks (one chunk waits for its delivery reports on a
+publishing thread while the next is rendered), and only changes whose every
+event was acknowledged are marked handled, in the same transaction that still
+holds the lanes.
 
 Bad input never blocks other aggregates: a change whose translation or contract
 check fails is quarantined (with the reason) and the batch carries on. If the
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
 import structlog
@@ -51,6 +54,7 @@ def render(change: PendingChange, contracts: ContractRegistry) -> list[OutgoingM
 
 
 class PythonRelay(Relay):
+    chunk_size = 500  # changes rendered per publish call; chunks are pipelined within a batch
     clock: Callable[[], datetime] = staticmethod(lambda: datetime.now(UTC))
 
     def __init__(
@@ -66,6 +70,7 @@ class PythonRelay(Relay):
         self.metrics = metrics
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self._executor: ThreadPoolExecutor | None = None
 
     def run_once(self) -> int:
         with self.store.claim(self.batch_size) as batch:
@@ -73,22 +78,16 @@ class PythonRelay(Relay):
                 return 0
             plan: list[tuple[PendingChange, list[OutgoingMessage]]] = []
             quarantined: list[QuarantineEntry] = []
-            for pending in batch.changes:
-                try:
-                    plan.append((pending, render(pending, self.contracts)))
-                except TranslationError as exc:
-                    quarantined.append(QuarantineEntry(pending.change, pending.outbox_id, exc.reason))
-                except ContractViolation as exc:
-                    quarantined.append(
-                        QuarantineEntry(
-                            pending.change,
-                            pending.outbox_id,
-                            f"contract {exc.event_type}: {exc.reason}",
-                            exc.event_type,
-                        )
-                    )
-            outgoing = [m for _, messages in plan for m in messages]
-            acked = iter(self.publisher.publish(outgoing))
+            # Render and publish overlap: while one chunk waits for its delivery reports (the
+            # Kafka client releases the GIL), the next chunk is translated and validated.
+            # One publishing thread sends chunks in order, so per-partition order is kept.
+            acks: list[Future[list[bool]]] = []
+            for start in range(0, len(batch.changes), self.chunk_size):
+                chunk = self._render(batch.changes[start : start + self.chunk_size], quarantined)
+                plan += chunk
+                acks.append(self._sender().submit(self.publisher.publish, [m for _, ms in chunk for m in ms]))
+            delivered_flags = self._collect(acks)
+            acked = iter(delivered_flags)
             published: list[int] = []
             held_back: set[str] = set()
             now = self.clock()
@@ -107,6 +106,46 @@ class PythonRelay(Relay):
                     "their changes stay in the outbox and will be retried"
                 )
             return len(published) + len(quarantined)
+
+    def _render(
+        self, changes: list[PendingChange], quarantined: list[QuarantineEntry]
+    ) -> list[tuple[PendingChange, list[OutgoingMessage]]]:
+        plan: list[tuple[PendingChange, list[OutgoingMessage]]] = []
+        for pending in changes:
+            try:
+                plan.append((pending, render(pending, self.contracts)))
+            except TranslationError as exc:
+                quarantined.append(QuarantineEntry(pending.change, pending.outbox_id, exc.reason))
+            except ContractViolation as exc:
+                quarantined.append(
+                    QuarantineEntry(
+                        pending.change,
+                        pending.outbox_id,
+                        f"contract {exc.event_type}: {exc.reason}",
+                        exc.event_type,
+                    )
+                )
+        return plan
+
+    def _sender(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="acl-relay-publish")
+        return self._executor
+
+    @staticmethod
+    def _collect(acks: list[Future[list[bool]]]) -> list[bool]:
+        """Every chunk's reports, in order; waits for all chunks before raising the first failure."""
+        wait(acks)
+        flags: list[bool] = []
+        for future in acks:
+            flags += future.result()  # re-raises PublishError: the claim rolls back, nothing marked
+        return flags
+
+    def close(self) -> None:
+        """Stop the publishing thread (the store and publisher belong to the caller)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.1

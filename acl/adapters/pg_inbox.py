@@ -47,6 +47,15 @@ class PgInboxStore(InboxStore):
         )
         return bool(cur.rowcount == 1)
 
+    def record_many(self, tx: Any, consumer: str, event_ids: list[str]) -> set[str]:
+        """Inside ``tx``, one statement: the ids of ``event_ids`` not seen before by ``consumer``."""
+        rows = tx.execute(
+            f"INSERT INTO {INBOX_SCHEMA}.inbox (consumer, event_id) SELECT %s, unnest(%s::text[])"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
+            (consumer, list(dict.fromkeys(event_ids))),
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
     def applied_count(self, consumer: str) -> int:
         with psycopg.connect(self.database_url) as conn:
             row = conn.execute(

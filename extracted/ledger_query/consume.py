@@ -43,12 +43,29 @@ def contracts() -> ContractRegistry:
 
 
 class Projector:
-    """The consumer's handler: contract check -> domain decision -> SQL effects, in ``tx``."""
+    """The consumer's handler: contract check -> domain decision -> SQL effects, in ``tx``.
+
+    A ``BatchHandler``: a batch's freshness mark is advanced once, to its newest event.
+    """
 
     def __init__(self, registry: ContractRegistry) -> None:
         self.registry = registry
 
+    def apply_batch(self, events: Sequence[BaseCloudEvent], tx: Any) -> None:
+        newest: datetime | None = None
+        for event in events:
+            committed_at = self._apply(event, tx)
+            if committed_at is not None and (newest is None or committed_at > newest):
+                newest = committed_at
+        projector.mark_newest(tx, newest)
+
+    def committed(self) -> None:
+        return None
+
     def __call__(self, event: BaseCloudEvent, tx: Any) -> None:
+        self.apply_batch([event], tx)
+
+    def _apply(self, event: BaseCloudEvent, tx: Any) -> datetime | None:
         event_type = event.get_type()
         data = event.get_data()
         if not isinstance(data, dict):
@@ -56,7 +73,8 @@ class Projector:
         occurred = event.get_time()
         committed_at = occurred if isinstance(occurred, datetime) else None
         self.registry.validate(DomainEvent(event_type, "", "", committed_at or datetime.now(UTC), data))
-        projector.apply(tx, domain.decide(event_type, data), committed_at)
+        projector.apply(tx, domain.decide(event_type, data), None)
+        return committed_at
 
 
 class LedgerConsumer:

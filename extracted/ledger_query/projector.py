@@ -19,6 +19,11 @@ def apply(tx: Any, effects: list[d.Effect], committed_at: datetime | None) -> No
     """Apply ``effects`` on the psycopg connection ``tx`` and advance the freshness mark."""
     for effect in effects:
         _APPLY[type(effect)](tx, effect)
+    mark_newest(tx, committed_at)
+
+
+def mark_newest(tx: Any, committed_at: datetime | None) -> None:
+    """Advance the freshness mark to ``committed_at`` (once per batch is enough: it only grows)."""
     if committed_at is not None:
         tx.execute(
             "UPDATE ledger_sync_state SET newest_event_at = greatest(newest_event_at, %s) WHERE id = 1",
@@ -40,28 +45,26 @@ def _open(tx: Any, e: d.OpenWallet) -> None:
 
 
 def _post(tx: Any, e: d.PostTransaction) -> None:
-    cur = tx.execute(
-        "INSERT INTO ledger_transaction (id, wallet_id, kind, amount, currency, status, reference,"
-        " description, counterparty_wallet_id, balance_after, created_at)"
-        " VALUES (%s, %s, %s, %s, %s, 'posted', %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-        (e.transaction_id, e.wallet_id, e.kind, e.amount, e.currency, e.reference, e.description,
-         e.counterparty_wallet_id, e.balance_after, e.posted_at),
-    )
-    if cur.rowcount == 0:
-        return  # already posted (live, then again from a backfill snapshot)
-    with tx.cursor() as c:
-        c.executemany(
-            "INSERT INTO ledger_entry (transaction_id, leg, account, amount, currency)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            [(e.transaction_id, leg.leg, leg.account, leg.amount, leg.currency) for leg in e.legs],
-        )
+    # One statement, one round trip: the entries and the balance move only if the transaction
+    # row is new (already posted live, then again from a backfill snapshot: nothing happens).
     # With the wallet's own updated_at (live events) the balance shows exactly the monolith's;
     # without it (older events, backfilled history) the posting time is the nearest fact.
+    legs = ", ".join(["(%s, %s, %s::numeric, %s)"] * len(e.legs))
     tx.execute(
-        "UPDATE ledger_wallet SET balance = %s, last_transaction_id = %s,"
+        "WITH t AS (INSERT INTO ledger_transaction (id, wallet_id, kind, amount, currency, status, reference,"
+        "  description, counterparty_wallet_id, balance_after, created_at)"
+        "  VALUES (%s, %s, %s, %s, %s, 'posted', %s, %s, %s, %s, %s)"
+        "  ON CONFLICT (id) DO NOTHING RETURNING id),"
+        " e AS (INSERT INTO ledger_entry (transaction_id, leg, account, amount, currency)"
+        f"  SELECT t.id, v.leg, v.account, v.amount, v.currency FROM t, (VALUES {legs})"
+        "  AS v (leg, account, amount, currency))"
+        " UPDATE ledger_wallet SET balance = %s, last_transaction_id = %s,"
         " updated_at = coalesce(%s, greatest(updated_at, %s))"
-        " WHERE wallet_id = %s AND coalesce(last_transaction_id, 0) < %s",
-        (e.balance_after, e.transaction_id, e.wallet_updated_at, e.posted_at, e.wallet_id,
+        " WHERE wallet_id = %s AND coalesce(last_transaction_id, 0) < %s AND EXISTS (SELECT 1 FROM t)",
+        (e.transaction_id, e.wallet_id, e.kind, e.amount, e.currency, e.reference, e.description,
+         e.counterparty_wallet_id, e.balance_after, e.posted_at,
+         *(v for leg in e.legs for v in (leg.leg, leg.account, leg.amount, leg.currency)),
+         e.balance_after, e.transaction_id, e.wallet_updated_at, e.posted_at, e.wallet_id,
          e.transaction_id),
     )
 

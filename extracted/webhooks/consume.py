@@ -41,14 +41,31 @@ _log = structlog.get_logger("webhooks.consume")
 
 
 class Router:
-    """The consumer's handler: contract check -> bookkeeping or fan-out, in ``tx``."""
+    """The consumer's handler: contract check -> bookkeeping or fan-out, in ``tx``.
+
+    A ``BatchHandler``: the delivery ids of a transaction are staged and become ``created``
+    only once it committed, so ids of a rolled-back batch are never enqueued.
+    """
 
     def __init__(self, registry: ContractRegistry, max_attempts: int) -> None:
         self.registry, self.max_attempts = registry, max_attempts
-        self.created: list[int] = []  # delivery ids of the last successful transaction
+        self.created: list[int] = []  # delivery ids of committed transactions, until taken
+        self._staged: list[int] = []
+
+    def apply_batch(self, events: Sequence[BaseCloudEvent], tx: Any) -> None:
+        self._staged = []  # a replayed batch starts over: the failed transaction rolled back
+        for event in events:
+            self.route(event, tx)
+
+    def committed(self) -> None:
+        self.created += self._staged
+        self._staged = []
 
     def __call__(self, event: BaseCloudEvent, tx: Any) -> None:
-        self.created = []  # a retried handler starts over: the failed transaction rolled back
+        """One event in its own transaction (the plain handler form)."""
+        self.apply_batch([event], tx)
+
+    def route(self, event: BaseCloudEvent, tx: Any) -> None:
         event_type, data = event.get_type(), event.get_data()
         if not isinstance(data, dict):
             raise UnsupportedEvent(event_type, "data is not a JSON object")
@@ -65,13 +82,13 @@ class Router:
         if merchant_id is None:
             merchant_id = _merchant_or_park(tx, event.get_id(), name, body, owner)
         if merchant_id is not None:
-            self.created += fan_out(tx, event.get_id(), name, body, merchant_id, self.max_attempts)
+            self._staged += fan_out(tx, event.get_id(), name, body, merchant_id, self.max_attempts)
         if name in _OWNER_EVENTS:  # events parked while this owner was unknown can go now
             kind, field = _OWNER_EVENTS[name]
             for event_id, parked_name, parked_body in tx.execute(
                 "DELETE FROM webhooks_unrouted WHERE kind = %s AND ref_id = %s"
                 " RETURNING event_id, event_name, payload", (kind, int(data[field]))).fetchall():
-                self.created += fan_out(tx, event_id, parked_name, parked_body, int(data["merchant_id"]),
+                self._staged += fan_out(tx, event_id, parked_name, parked_body, int(data["merchant_id"]),
                                         self.max_attempts)
 
 
@@ -166,7 +183,7 @@ class WebhooksConsumer:
     def poll_once(self, timeout: float) -> bool:
         self.router.created = []
         handled = self.consumer.poll_once(self.linger if self._pending else timeout)
-        if self.router.created:  # committed (a dead-lettered event leaves ids that no longer exist)
+        if self.router.created:  # committed: a rolled-back batch never reaches created
             if not self._pending:
                 self._first_pending = time.monotonic()
             self._pending += self.router.created

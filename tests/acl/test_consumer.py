@@ -139,3 +139,61 @@ def test_an_event_failing_every_attempt_goes_to_the_dead_letter_topic_with_the_e
         "failed attempts left no inbox row"
     )
     publisher.close()
+
+
+def test_a_backlog_is_applied_in_batched_transactions_each_event_once(
+    kafka_bootstrap: str, consumer_db: str
+) -> None:
+    topic = f"consumer-test-{uuid.uuid4().hex[:6]}"
+    create_topics(kafka_bootstrap, [topic, f"{topic}.dlq"], partitions=1)
+    backlog = [m.__class__(topic, m.key, m.value, m.headers, m.event_id) for m in messages(300)]
+    publisher = KafkaPublisher(kafka_bootstrap)
+    assert all(publisher.publish(backlog))
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    consumer = EventConsumer(
+        kafka_bootstrap, group, [topic], effect, PgInboxStore(consumer_db), f"{topic}.dlq"
+    )
+    run_until(consumer, lambda: count(consumer_db, "SELECT count(*) FROM effects") >= 300, "the backlog")
+    assert count(consumer_db, "SELECT count(DISTINCT event_id) FROM effects") == 300
+    assert count(consumer_db, "SELECT count(*) FROM effects") == 300
+    # rows written by one transaction share its xmin: far fewer transactions than events
+    transactions = count(consumer_db, "SELECT count(DISTINCT xmin::text) FROM strangler_inbox.inbox")
+    assert transactions < 300 // 10, f"{transactions} transactions for 300 events"
+    publisher.close()
+
+
+def test_a_poison_event_in_a_batch_is_dead_lettered_and_the_rest_applied_once(
+    kafka_bootstrap: str, consumer_db: str
+) -> None:
+    topic = f"consumer-test-{uuid.uuid4().hex[:6]}"
+    create_topics(kafka_bootstrap, [topic, f"{topic}.dlq"], partitions=1)
+    backlog = [m.__class__(topic, m.key, m.value, m.headers, m.event_id) for m in messages(60)]
+    bad = backlog[25]
+    backlog[25] = bad.__class__(topic, bad.key, b'{"amount": null}', bad.headers, bad.event_id)
+    publisher = KafkaPublisher(kafka_bootstrap)
+    assert all(publisher.publish(backlog))
+    attempts: list[str] = []
+
+    def strict(event: Any, tx: psycopg.Connection[Any]) -> None:
+        attempts.append(event.get_id())
+        if event.get_data()["amount"] is None:
+            raise ValueError("amount is required")
+        effect(event, tx)
+
+    consumer = EventConsumer(
+        kafka_bootstrap,
+        f"g-{uuid.uuid4().hex[:6]}",
+        [topic],
+        strict,
+        PgInboxStore(consumer_db),
+        f"{topic}.dlq",
+        max_attempts=3,
+    )
+    run_until(consumer, lambda: count(consumer_db, "SELECT count(*) FROM effects") >= 59, "the good events")
+    [dead] = read_topic(kafka_bootstrap, f"{topic}.dlq", 1)
+    assert dead["id"] == bad.event_id
+    assert attempts.count(bad.event_id) == 3, "the failed batch counts as the poison event's first attempt"
+    assert count(consumer_db, "SELECT count(*) FROM effects") == 59
+    assert count(consumer_db, "SELECT count(DISTINCT event_id) FROM effects") == 59
+    assert count(consumer_db, "SELECT count(*) FROM strangler_inbox.inbox") == 59
+    publisher.close()

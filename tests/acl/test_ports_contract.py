@@ -150,3 +150,12 @@ def test_inbox_a_failed_transaction_records_nothing(inbox: InboxStore) -> None:
         inbox.record(tx, "svc", "e2")
         raise RuntimeError("effect failed")
     assert inbox.applied_count("svc") == 0
+
+
+def test_inbox_records_a_batch_in_one_call_and_returns_only_the_unseen_ids(inbox: InboxStore) -> None:
+    with inbox.transaction() as tx:
+        assert inbox.record(tx, "svc", "seen") is True
+    with inbox.transaction() as tx:
+        fresh = inbox.record_many(tx, "svc", ["seen", "a", "b", "a"])  # type: ignore[attr-defined]
+    assert fresh == {"a", "b"}
+    assert inbox.applied_count("svc") == 3
