@@ -198,10 +198,7 @@ class EventConsumer:
         self._count("duplicates", len(events) - len(new))
 
     def _record(self, tx: Any, event_ids: list[str]) -> set[str]:
-        record_many = getattr(self.inbox, "record_many", None)  # one statement per batch when offered
-        if record_many is not None:
-            return set(record_many(tx, self.group, event_ids))
-        return {event_id for event_id in event_ids if self.inbox.record(tx, self.group, event_id)}
+        return set(self.inbox.record_many(tx, self.group, event_ids))
 
     def _process_one(
         self, msg: Message, event: BaseCloudEvent, first_attempt: int, error: Exception | None

@@ -67,6 +67,7 @@ def run_relay(
     try:
         relay.run(stop)
     finally:
+        relay.close()
         relay.store.close()
         relay.publisher.close()
 

@@ -89,6 +89,10 @@ class InboxStore(ABC):
     def record(self, tx: Any, consumer: str, event_id: str) -> bool:
         """Inside ``tx``: True the first time ``event_id`` is seen by ``consumer``; False for a redelivery."""
 
+    def record_many(self, tx: Any, consumer: str, event_ids: list[str]) -> set[str]:
+        """Inside ``tx``: the ids seen for the first time (the real store does it in one statement)."""
+        return {event_id for event_id in event_ids if self.record(tx, consumer, event_id)}
+
     @abstractmethod
     def applied_count(self, consumer: str) -> int: ...
 

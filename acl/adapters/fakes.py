@@ -120,8 +120,5 @@ class FakeInbox(InboxStore):
         seen.add(event_id)
         return True
 
-    def record_many(self, tx: Any, consumer: str, event_ids: list[str]) -> set[str]:
-        return {event_id for event_id in event_ids if self.record(tx, consumer, event_id)}
-
     def applied_count(self, consumer: str) -> int:
         return len(self.applied.get(consumer, set()))
