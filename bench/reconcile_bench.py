@@ -4,6 +4,8 @@ One command (from the repo root):
 
     /work/venv/bin/python bench/reconcile_bench.py            # 10M rows
     /work/venv/bin/python bench/reconcile_bench.py --rows 200000   # a quick look
+    /work/venv/bin/python bench/reconcile_bench.py --rows 1000000 --skip-naive \
+        --compare-row-hash hashtextextended    # the chained digest vs the whole-record hash
 
 Starts its own embedded PostgreSQL (free port, temporary directory), builds the two
 databases with generate_series, then runs, each in a fresh child process so peak RSS
@@ -84,7 +86,8 @@ def plant(legacy: str, extracted: str, rows: int, fraction: float) -> set[tuple[
     return expected
 
 
-def _phase(kind: str, legacy: str, extracted: str, queue: Any) -> None:
+def _phase(kind: str, legacy: str, extracted: str, queue: Any,
+           row_hash: str = "chained") -> None:
     """Child process: one phase, reporting its time, findings and peak RSS."""
     from reconcile.bootstrap import check_against, run_comparison
     from reconcile.mapping import load_mapping
@@ -100,7 +103,7 @@ def _phase(kind: str, legacy: str, extracted: str, queue: Any) -> None:
         out["rows"] = counts.get("legacy", 0)
         out["status"] = "breaks" if found else "clean"
     else:
-        result = run_comparison(checked, legacy, extracted)
+        result = run_comparison(checked, legacy, extracted, row_hash=row_hash)
         found = result.discrepancies
         out["rows"] = result.legacy.rows
         out["status"] = result.status
@@ -112,10 +115,11 @@ def _phase(kind: str, legacy: str, extracted: str, queue: Any) -> None:
     queue.put(out)
 
 
-def run_phase(kind: str, legacy: str, extracted: str) -> dict[str, Any]:
+def run_phase(kind: str, legacy: str, extracted: str,
+              row_hash: str = "chained") -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    process = ctx.Process(target=_phase, args=(kind, legacy, extracted, queue))
+    process = ctx.Process(target=_phase, args=(kind, legacy, extracted, queue, row_hash))
     process.start()
     out: dict[str, Any] = queue.get()
     process.join()
@@ -127,6 +131,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--fraction", type=float, default=0.0001)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--compare-row-hash", default="", metavar="NAME",
+                        help="also run the clean phase with this row hash (e.g. "
+                             "hashtextextended, the whole-record hash) for a before/after")
     args = parser.parse_args()
     console = Console()
     data = Path(tempfile.mkdtemp(prefix="reconcile-bench-")) / "data"
@@ -142,6 +149,11 @@ def main() -> int:
         phases = results["phases"]
         with console.status("clean run"):
             phases["bisect_clean"] = run_phase("bisect", legacy, extracted)
+        if args.compare_row_hash:
+            # The previous row hash (whole record text) on the same data, same invocation.
+            with console.status(f"clean run, {args.compare_row_hash} row hash"):
+                phases[f"bisect_clean_{args.compare_row_hash}"] = run_phase(
+                    "bisect", legacy, extracted, args.compare_row_hash)
         with console.status("clean run, 1/10 of the rows"):
             phases["bisect_clean_tenth"] = run_phase("bisect", *small)
         planted = plant(legacy, extracted, args.rows, args.fraction)
@@ -151,11 +163,11 @@ def main() -> int:
             with console.status("naive baseline on the planted data"):
                 phases["naive_planted"] = run_phase("naive", legacy, extracted)
         expected = sorted(planted)
-        for phase in phases.values():
+        for name, phase in phases.items():
             phase["rows_per_second"] = phase["rows"] / phase["seconds"]
             found = [tuple(f) for f in phase.pop("found")]
             phase["discrepancies"] = len(found)
-            if phase is not phases["bisect_clean"] and phase is not phases["bisect_clean_tenth"]:
+            if "planted" in name:
                 phase["planted"] = len(expected)
                 phase["all_planted_found"] = set(expected) <= set(found)
                 phase["false_positives"] = len(set(found) - set(expected))

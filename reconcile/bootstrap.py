@@ -29,19 +29,20 @@ def check_against(mapping: Mapping, legacy_url: str, extracted_url: str) -> tupl
     return check_mapping(mapping, catalogs[0], catalogs[1])
 
 
-def sides_for(checked: CheckedComparison, legacy_url: str, extracted_url: str) -> tuple[
-        PostgresSide, PostgresSide]:
+def sides_for(checked: CheckedComparison, legacy_url: str, extracted_url: str,
+              row_hash: str = "chained") -> tuple[PostgresSide, PostgresSide]:
     made = []
     for side, url in (("legacy", legacy_url), ("extracted", extracted_url)):
         spec = getattr(checked.comparison, side)
         made.append(PostgresSide(side, url, compile_side(checked, side), spec.table,
-                                 max(1, len(spec.legs))))
+                                 max(1, len(spec.legs)), row_hash))
     return made[0], made[1]
 
 
 def run_comparison(checked: CheckedComparison, legacy_url: str, extracted_url: str,
-                   options: Options | None = None) -> RunResult:
-    legacy, extracted = sides_for(checked, legacy_url, extracted_url)
+                   options: Options | None = None, row_hash: str = "chained") -> RunResult:
+    """Run one comparison; ``row_hash`` names a :data:`reconcile.sql.ROW_HASHES` entry."""
+    legacy, extracted = sides_for(checked, legacy_url, extracted_url, row_hash)
     try:
         return Engine(checked, legacy, extracted, options).run()
     finally:

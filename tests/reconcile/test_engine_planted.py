@@ -20,6 +20,7 @@ from reconcile.engine import Engine, Options
 from reconcile.mapping import parse_mapping
 from reconcile.naive import naive_compare
 from reconcile.result import BREAKS, CLEAN, INCOMPLETE
+from reconcile.sql import ROW_HASHES
 from tests.reconcile.conftest import LEDGER_ROWS, LedgerPair
 from tests.reconcile.ledger_fixture import execute
 
@@ -226,3 +227,17 @@ def test_column_tolerance_hides_only_differences_within_it(ledger_pair: LedgerPa
     result = run_comparison(checked, ledger_pair.legacy, ledger_pair.extracted)
     expected = {(20,)} if tolerance == "0.01" else {(10,), (20,)}
     assert {d.key for d in result.discrepancies} == expected
+
+
+@pytest.mark.parametrize("row_hash", sorted(ROW_HASHES))
+def test_every_row_hash_finds_the_same_planted_set(ledger_pair: LedgerPair,
+                                                    row_hash: str) -> None:
+    """The chained digest (default) and the whole-record hashes agree, NULL vs "null" too."""
+    legacy, extracted = ledger_pair.legacy, ledger_pair.extracted
+    execute(extracted, "UPDATE ledger_transaction SET amount = amount + 0.01 WHERE id = 303")
+    execute(legacy, "UPDATE wallets_transaction SET reference = 'null' WHERE id = 707")
+    execute(extracted, "UPDATE ledger_transaction SET reference = NULL WHERE id = 707")
+    execute(extracted, "UPDATE ledger_transaction SET reference = '' WHERE id = 808")
+    result = run_comparison(ledger_pair.checked(), legacy, extracted, DEEP, row_hash=row_hash)
+    assert {d.key for d in result.discrepancies} == {(303,), (707,), (808,)}
+    assert result.legacy.rows == result.extracted.rows == LEDGER_ROWS
