@@ -173,20 +173,12 @@ def throughput(db: str, bootstrap: str, wallets: list[int], events: int = 60_000
     return {"relay_events": done, "relay_seconds": elapsed, "relay_events_per_s": done / elapsed}
 
 
-def latency(
-    db: str, bootstrap: str, wallets: list[int], rate: int = 1000, seconds: float = 20.0
-) -> dict[str, float]:
-    relay = LatencyRelay(
-        PgOutboxStore(db),
-        KafkaPublisher(bootstrap),
-        ContractRegistry(load_contracts()),
-        batch_size=2000,
-        poll_interval=0.05,
-    )
-    relay.samples = []
-    stop = threading.Event()
-    relay_thread = threading.Thread(target=relay.run, args=(stop,))
-    relay_thread.start()
+def paced_writes(db: str, wallets: list[int], rate: int, seconds: float) -> tuple[list[int], float]:
+    """Two writer threads sharing ``rate`` credits/s over ``wallets`` for ``seconds``.
+
+    Returns the writes each made and the elapsed time. Used by both relay latency benches so
+    they offer the same load.
+    """
     writes = [0, 0]
 
     def writer(slot: int, mine: list[int]) -> None:
@@ -214,7 +206,24 @@ def latency(
         t.start()
     for t in threads:
         t.join()
-    write_elapsed = time.perf_counter() - begin
+    return writes, time.perf_counter() - begin
+
+
+def latency(
+    db: str, bootstrap: str, wallets: list[int], rate: int = 1000, seconds: float = 20.0
+) -> dict[str, float]:
+    relay = LatencyRelay(
+        PgOutboxStore(db),
+        KafkaPublisher(bootstrap),
+        ContractRegistry(load_contracts()),
+        batch_size=2000,
+        poll_interval=0.05,
+    )
+    relay.samples = []
+    stop = threading.Event()
+    relay_thread = threading.Thread(target=relay.run, args=(stop,))
+    relay_thread.start()
+    writes, write_elapsed = paced_writes(db, wallets, rate, seconds)
     deadline = time.monotonic() + 60
     while len(relay.samples) < sum(writes) and time.monotonic() < deadline:
         stop.wait(0.05)

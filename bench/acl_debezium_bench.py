@@ -31,6 +31,7 @@ from acl_bench import (
     credit_sql,
     free_port,
     mark_all_handled,
+    paced_writes,
     pct,
     seed_wallets,
 )
@@ -62,34 +63,7 @@ def latency(db: str, bootstrap: str, wallets: list[int], offsets: Path, rate: in
         time.sleep(0.01)
     first_event_s = time.perf_counter() - started
     core.samples.clear()
-    writes = [0, 0]
-
-    def writer(slot: int, mine: list[int], seconds: float = 20.0) -> None:
-        interval = 2.0 / rate
-        with psycopg.connect(db, autocommit=True) as conn:
-            next_at = time.perf_counter()
-            end = next_at + seconds
-            i = 0
-            while time.perf_counter() < end:
-                credit_sql(conn, mine[i % len(mine)])
-                writes[slot] += 1
-                i += 1
-                next_at += interval
-                delay = next_at - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-
-    half = len(wallets) // 2
-    threads = [
-        threading.Thread(target=writer, args=(0, wallets[:half])),
-        threading.Thread(target=writer, args=(1, wallets[half:])),
-    ]
-    begin = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    write_elapsed = time.perf_counter() - begin
+    writes, write_elapsed = paced_writes(db, wallets, rate, 20.0)
     deadline = time.monotonic() + 60
     while len(core.samples) < sum(writes) and time.monotonic() < deadline:
         stop.wait(0.05)
