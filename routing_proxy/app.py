@@ -22,6 +22,7 @@ from routing_proxy.control_client import ControlClient, ControlClientConfig, fet
 from routing_proxy.dataplane.config import ProxyConfig, UpstreamConfig
 from routing_proxy.dataplane.server import ProxyServer
 from routing_proxy.errors import RouteTableError
+from routing_proxy.metrics_endpoint import expose_metrics
 from routing_proxy.routes import RouteTable, parse_route_file
 
 log = structlog.get_logger("routing_proxy.app")
@@ -38,21 +39,28 @@ def build_config(monolith_url: str, extracted_url: str, **options: object) -> Pr
 def serve(table_path: str | Path | None = None, *, host: str, port: int, monolith_url: str,
           extracted_url: str, reuse_port: bool = False, access_log: bool = True,
           control_database_url: str | None = None, poll_interval: float = 2.0,
-          listen: bool = True) -> None:
+          listen: bool = True, metrics_port: int | None = None) -> None:
     """Run one proxy instance until SIGTERM/SIGINT, from a route file or the control plane."""
     config = build_config(monolith_url, extracted_url, access_log=access_log)
     if control_database_url is not None:
         control = ControlClientConfig(control_database_url, poll_interval=poll_interval, listen=listen)
-        uvloop.run(_run_attached(config, control, host, port, reuse_port))
+        uvloop.run(_run_attached(config, control, host, port, reuse_port, metrics_port))
         return
     if table_path is None:
         raise ValueError("serve() needs a route file or a control_database_url")
     table = parse_route_file(table_path)
-    uvloop.run(_run(ProxyServer(table, config), table_path, host, port, reuse_port))
+    uvloop.run(_run(ProxyServer(table, config), table_path, host, port, reuse_port, metrics_port))
+
+
+def _maybe_expose_metrics(server: ProxyServer, host: str, metrics_port: int | None) -> None:
+    if metrics_port is None:
+        return
+    httpd = expose_metrics(server, host, metrics_port)
+    log.info("proxy.metrics", url=f"http://{host}:{httpd.server_port}/metrics")
 
 
 async def _run_attached(config: ProxyConfig, control: ControlClientConfig, host: str, port: int,
-                        reuse_port: bool) -> None:
+                        reuse_port: bool, metrics_port: int | None = None) -> None:
     import psycopg
 
     loop = asyncio.get_running_loop()
@@ -68,6 +76,7 @@ async def _run_attached(config: ProxyConfig, control: ControlClientConfig, host:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await server.start(host, port, reuse_port=reuse_port)
+    _maybe_expose_metrics(server, host, metrics_port)
     client = ControlClient(server, control, host)
     follower = loop.create_task(client.run())
     log.info("proxy.listening", host=host, port=server.port, version=server.version,
@@ -81,7 +90,7 @@ async def _run_attached(config: ProxyConfig, control: ControlClientConfig, host:
 
 
 async def _run(server: ProxyServer, table_path: str | Path, host: str, port: int,
-               reuse_port: bool) -> None:
+               reuse_port: bool, metrics_port: int | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -95,6 +104,7 @@ async def _run(server: ProxyServer, table_path: str | Path, host: str, port: int
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await server.start(host, port, reuse_port=reuse_port)
+    _maybe_expose_metrics(server, host, metrics_port)
     log.info("proxy.listening", host=host, port=server.port, version=server.version,
              instance=server.config.instance_id)
     await stop.wait()
@@ -119,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--extracted-url", required=True, help="e.g. http://127.0.0.1:8001")
     parser.add_argument("--reuse-port", action="store_true", help="share the port (SO_REUSEPORT)")
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument("--metrics-port", type=int,
+                        help="serve Prometheus /metrics on this port (0 = any free port; off by default)")
     parser.add_argument("--log-format", choices=["console", "json"], default="json")
     args = parser.parse_args(argv)
     configure(args.log_format)
@@ -128,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve(args.table, host=args.host, port=args.port, monolith_url=args.monolith_url,
               extracted_url=args.extracted_url, reuse_port=args.reuse_port,
               access_log=not args.no_access_log, control_database_url=args.control_database_url,
-              poll_interval=args.poll_interval, listen=not args.no_listen)
+              poll_interval=args.poll_interval, listen=not args.no_listen,
+              metrics_port=args.metrics_port)
     except RouteTableError as exc:
         parser.exit(2, f"error: {exc}\n")

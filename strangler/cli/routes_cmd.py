@@ -83,6 +83,8 @@ def register(subparsers: Any) -> None:
     proxy.add_argument("--instances", type=int, default=1, help="processes sharing the port")
     proxy.add_argument("--monolith-url", help="default: the configured monolith")
     proxy.add_argument("--extracted-url", help="default: the monolith (until extracted services exist)")
+    proxy.add_argument("--metrics-port", type=int,
+                       help="Prometheus /metrics of instance i on METRICS_PORT + i (off by default)")
     proxy.set_defaults(handler=cmd_proxy)
 
     control = subparsers.add_parser("control-plane", help="migrate and serve the control plane API and admin")
@@ -277,7 +279,12 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             "--extracted-url", args.extracted_url or monolith, "--log-format", settings.log_format]
     if args.instances > 1:
         argv.append("--reuse-port")
-    children = [subprocess.Popen(argv) for _ in range(args.instances)]
+    def instance_argv(i: int) -> list[str]:
+        if args.metrics_port is None:
+            return argv
+        return [*argv, "--metrics-port", str(args.metrics_port + i)]
+
+    children = [subprocess.Popen(instance_argv(i)) for i in range(args.instances)]
     console.print(f"[green]{args.instances} proxy instance(s)[/] on 127.0.0.1:{args.port} following "
                   "the control plane (Ctrl-C stops)")
     return _supervise(children)
