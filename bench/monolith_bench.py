@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -27,13 +26,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from strangler.stack.net import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _floor(url: str, concurrency: int, duration: float) -> tuple[int, list[float]]:

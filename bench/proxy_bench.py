@@ -33,16 +33,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from strangler.stack.net import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "proxy.json"
 PATH = "/api/v1/wallets/1/transactions/"
 BODY = '{"status":"ok","transactions":[]}'
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 15.0) -> None:

@@ -22,12 +22,13 @@ import argparse
 import json
 import multiprocessing
 import resource
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from strangler.stack.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,12 +37,6 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from strangler.stack.postgres import EmbeddedPostgres  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def build(server: EmbeddedPostgres, suffix: str, rows: int) -> tuple[str, str]:

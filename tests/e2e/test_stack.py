@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from strangler.stack.net import free_port
+
 pytestmark = pytest.mark.e2e
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stack_env(home: Path) -> dict[str, str]:

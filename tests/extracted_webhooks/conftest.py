@@ -9,7 +9,6 @@ explicitly allowlisted, and short backoff/timeouts so retries happen within the 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from extracted.webhooks.consume import WebhooksConsumer, build, celery_enqueue
+from strangler.stack.net import free_port
 from tests.acl.conftest import kafka_bootstrap, tansu
 from tests.acl.helpers import wait_until
 
@@ -28,11 +28,6 @@ __all__ = ["kafka_bootstrap", "tansu"]
 REPO = Path(__file__).resolve().parents[2]
 DELIVERY_ATTEMPTS = 3
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def migrate_webhooks(url: str) -> None:

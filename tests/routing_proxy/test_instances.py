@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from pathlib import Path
 
+from strangler.stack.net import free_port
 from tests.routing_proxy.helpers import Client, run, upstream
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_listening(process: asyncio.subprocess.Process) -> None:
