@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from strangler.cli.argtypes import positive_float, positive_int
 from strangler.config import get_settings
 from strangler.errors import StranglerError
 
@@ -33,8 +34,9 @@ def register(subparsers: Any) -> None:
         p.add_argument("--api-key", action="append", dest="api_keys",
                        help="merchant API key (repeatable; default: the seeded keys)")
         if name == "load":
-            p.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
-            p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+            p.add_argument("--concurrency", type=positive_int, default=8,
+                           help="concurrent clients (default 8)")
+            p.add_argument("--duration", type=positive_float, default=10.0, help="seconds (default 10)")
             p.add_argument("--json", dest="json_out", help="also write the report as JSON here")
             p.set_defaults(handler=cmd_load)
         else:
@@ -95,8 +97,6 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     from legacy_client import run_load
 
-    if args.concurrency < 1 or args.duration <= 0:
-        raise StranglerError("--concurrency must be at least 1 and --duration above 0")
     url = args.url or get_settings().monolith_url
     keys = args.api_keys or seeded_api_keys()
     report = run_load(url, api_keys=keys, concurrency=args.concurrency, duration_s=args.duration)

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from strangler.cli.argtypes import positive_float, positive_int
 from strangler.cli.client_cmds import run_scenario_and_print
 from strangler.cli.seed_cmd import run_seed
 from strangler.config import get_settings
@@ -28,9 +29,9 @@ def register(subparsers: Any) -> None:
         "the monolith (replacing earlier demo data), run the legacy client's scenario and a short "
         "load, print a summary and stop the stack. Exits non-zero if the client saw a failure.",
     )
-    demo.add_argument("--transactions", type=int, default=100_000, help="seed size (default 100000)")
-    demo.add_argument("--concurrency", type=int, default=8, help="load clients (default 8)")
-    demo.add_argument("--duration", type=float, default=10.0, help="load seconds (default 10)")
+    demo.add_argument("--transactions", type=positive_int, default=100_000, help="seed size (default 100000)")
+    demo.add_argument("--concurrency", type=positive_int, default=8, help="load clients (default 8)")
+    demo.add_argument("--duration", type=positive_float, default=10.0, help="load seconds (default 10)")
     demo.add_argument("--keep-running", action="store_true",
                       help="leave the stack running afterwards (Ctrl-C stops it)")
     demo.set_defaults(handler=cmd_demo)

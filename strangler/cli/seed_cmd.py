@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 from rich.table import Table
 
+from strangler.cli.argtypes import positive_int
 from strangler.config import get_settings
 from strangler.errors import StranglerError
 from strangler.stack.stack import Stack
@@ -24,9 +25,9 @@ def register(subparsers: Any) -> None:
         "payouts. Same --seed, same data. Refuses a database that already has data unless --reset. "
         "Writes the merchants' API keys to $STRANGLER_HOME/seed.json for the legacy client.",
     )
-    seed.add_argument("--transactions", type=_positive, default=100_000,
+    seed.add_argument("--transactions", type=positive_int, default=100_000,
                       help="ledger transactions to create (default 100000; benchmarks use 1000000+)")
-    seed.add_argument("--merchants", type=_positive, default=10, help="merchants (default 10)")
+    seed.add_argument("--merchants", type=positive_int, default=10, help="merchants (default 10)")
     seed.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     seed.add_argument("--reset", action="store_true",
                       help="empty the PayStream tables first (destroys their data)")
@@ -35,16 +36,6 @@ def register(subparsers: Any) -> None:
                       "history predates the strangler, as in a real migration; publish it with "
                       "`strangler acl backfill`)")
     seed.set_defaults(handler=cmd_seed)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 class _Bar:
