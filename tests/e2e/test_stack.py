@@ -15,7 +15,6 @@ from strangler.stack.net import free_port
 pytestmark = pytest.mark.e2e
 
 
-
 def stack_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRANGLER_")}
     env.update({
@@ -23,6 +22,9 @@ def stack_env(home: Path) -> dict[str, str]:
         "STRANGLER_PG_PORT": str(free_port()),
         "STRANGLER_MONOLITH_PORT": str(free_port()),
         "STRANGLER_KAFKA_PORT": str(free_port()),
+        "STRANGLER_PROXY_PORT": str(free_port()),
+        "STRANGLER_CONTROL_PORT": str(free_port()),
+        "STRANGLER_LEDGER_PORT": str(free_port()),
         "STRANGLER_MONOLITH_WORKERS": "2",
     })
     return env
@@ -51,13 +53,39 @@ def test_invalid_setting_fails_at_start_with_the_variable_named(tmp_path: Path) 
     assert "STRANGLER_MONOLITH_WORKERS" in result.stderr
 
 
-def test_demo_runs_the_legacy_client_against_the_whole_stack(tmp_path: Path) -> None:
-    """`strangler demo` starts PostgreSQL, Kafka, the monolith and Celery, seeds, runs the client."""
+def test_up_starts_the_strangler_around_the_monolith_and_stops_it_all(tmp_path: Path) -> None:
+    """`strangler up`: clients reach the monolith through the proxy; control plane and ledger answer."""
+    import time
+
+    import httpx
+
     env = stack_env(tmp_path)
-    result = strangler(["demo", "--transactions", "5000", "--duration", "3", "--concurrency", "4"],
-                       env, timeout=600)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    assert "demo passed" in output
-    # Everything it started has stopped again: the embedded PostgreSQL's pid file is gone.
-    assert not (tmp_path / "postgres" / "data" / "postmaster.pid").exists(), output[-3000:]
+    up = subprocess.Popen([sys.executable, "-m", "strangler", "up"], env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proxy = f"http://127.0.0.1:{env['STRANGLER_PROXY_PORT']}"
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 240
+        assert up.stdout is not None
+        while not any("ready" in line for line in seen):
+            line = up.stdout.readline()
+            assert line, "strangler up exited before it was ready:\n" + "".join(seen)[-4000:]
+            seen.append(line)
+            assert time.monotonic() < deadline, "strangler up did not get ready in 240 s"
+        assert httpx.get(f"{proxy}/readyz", timeout=5).status_code == 200
+        refused = httpx.get(f"{proxy}/api/v1/wallets/1/balance/", timeout=5)
+        assert refused.status_code == 401 and refused.json()["error_code"] == "AUTHENTICATION_REQUIRED"
+        ledger = f"http://127.0.0.1:{env['STRANGLER_LEDGER_PORT']}"
+        assert httpx.get(f"{ledger}/readyz", timeout=5).status_code == 200
+        control = f"http://127.0.0.1:{env['STRANGLER_CONTROL_PORT']}"
+        assert httpx.get(f"{control}/api/schema/", timeout=10).status_code in (200, 401, 403)
+        status = strangler(["routes", "status"], env, timeout=60)
+        assert status.returncode == 0 and "current" in status.stdout, status.stdout + status.stderr
+    finally:
+        up.send_signal(2)
+        rest, _ = up.communicate(timeout=90)
+    output = "".join(seen) + rest
+    assert up.returncode == 0, output[-3000:]
+    for name in ("proxy", "ledger", "consumer", "control", "monolith", "kafka", "postgres"):
+        assert f"stopping   {name}" in output
+    assert not (tmp_path / "postgres" / "data" / "postmaster.pid").exists()

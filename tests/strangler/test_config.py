@@ -40,12 +40,31 @@ def test_configured_servers_turn_embedded_defaults_off() -> None:
         ("STRANGLER_MONOLITH_DATABASE_URL", "mysql://db/x"),
         ("STRANGLER_MONOLITH_DATABASE_URL", "postgresql:///nohost"),
         ("STRANGLER_REDIS_URL", "amqp://guest@localhost//"),
+        ("STRANGLER_PROXY_PORT", "0"),
+        ("STRANGLER_SHADOW_MIN_MATCH_RATE", "99.9"),
+        ("STRANGLER_SHADOW_MIN_MATCH_RATE", "0"),
+        ("STRANGLER_SHADOW_MIN_SAMPLES", "-1"),
+        ("STRANGLER_DECOMMISSION_WINDOW", "60"),
+        ("STRANGLER_DECOMMISSION_WINDOW", "0d"),
+        ("STRANGLER_DECOMMISSION_WINDOW", "two months"),
     ],
 )
 def test_invalid_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as exc:
         Settings.from_environ({name: value})
     assert name in str(exc.value)
+
+
+def test_gate_thresholds_default_to_production_and_read_durations_and_fractions() -> None:
+    from datetime import timedelta
+
+    default = Settings.from_environ({})
+    assert (default.shadow_min_samples, default.shadow_min_match_rate) == (1000, 0.999)
+    assert default.decommission_window == timedelta(days=60)
+    demo = Settings.from_environ({"STRANGLER_SHADOW_MIN_MATCH_RATE": "0.99",
+                                  "STRANGLER_DECOMMISSION_WINDOW": "90s"})
+    assert demo.shadow_min_match_rate == 0.99 and demo.decommission_window == timedelta(seconds=90)
+    assert default.proxy_url == "http://127.0.0.1:8080" and default.ledger_url.endswith(":8001")
 
 
 def test_production_requires_a_secret_key() -> None:
