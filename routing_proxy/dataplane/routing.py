@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from routing_proxy.canary_key import sticky_key_value
 from routing_proxy.dataplane.http import RequestHead
-from routing_proxy.decision import Decision, decide, match
+from routing_proxy.decision import MONOLITH, Decision, decide, match
 from routing_proxy.errors import StaleRouteTableError
 from routing_proxy.routes import Mode, RouteTable
 from routing_proxy.traffic import RouteTraffic
@@ -37,9 +37,11 @@ class Router:
         table = self.table
         found = match(table, head.method, head.path, head.headers.get("host"), head.headers)
         key = None
-        if found is not None:
-            self.traffic.hit(found.rule.method, found.rule.path)
         if found is not None and found.capability.mode is Mode.CANARY:
             key = sticky_key_value(found.capability.sticky_key, head.headers, found.params,
                                    head.query)
-        return decide(table, found, head.method, key)
+        decision = decide(table, found, head.method, key)
+        if found is not None:
+            self.traffic.hit(found.rule.method, found.rule.path,
+                             monolith=decision.upstream == MONOLITH)
+        return decision

@@ -10,22 +10,24 @@ from collections.abc import Callable
 
 import psycopg
 
-from tests.acl.conftest import legacy_db_factory, legacy_template
+from tests.acl.conftest import kafka_bootstrap, legacy_db_factory, legacy_template, tansu
 from tests.extracted.conftest import ledger_db
 from tests.migrations.backfill_fixtures import one, seed_history
 
-__all__ = ["ledger_db", "legacy_db_factory", "legacy_template"]
+__all__ = ["kafka_bootstrap", "ledger_db", "legacy_db_factory", "legacy_template", "tansu"]
 CAP = "wallets.transactions"
 
 
 def test_an_operator_walks_the_plan_is_stopped_by_missing_evidence_and_rolls_back(
         legacy_db_factory: Callable[[bool], str], ledger_db: str,
-        fresh_database: Callable[[str], str]) -> None:
+        fresh_database: Callable[[str], str], kafka_bootstrap: str) -> None:
     monolith = legacy_db_factory(False)
     seed_history(monolith, wallets=2, per_wallet=50)
     env = {**os.environ, "STRANGLER_CONTROL_DATABASE_URL": fresh_database("cut_control"),
            "STRANGLER_MONOLITH_DATABASE_URL": monolith, "STRANGLER_LEDGER_DATABASE_URL": ledger_db,
-           "STRANGLER_LOG_FORMAT": "console", "COLUMNS": "200"}
+           "STRANGLER_LOG_FORMAT": "console", "COLUMNS": "200",
+           # the backfill publishes the ledger's reference data (merchants, API keys) as events
+           "STRANGLER_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     env.pop("DJANGO_SETTINGS_MODULE", None)
 
     def strangler(*args: str) -> subprocess.CompletedProcess[str]:

@@ -72,3 +72,41 @@ def test_flushed_hits_mark_a_shim_in_use_and_routes_without_traffic_are_listed_u
     assert by_path["/api/v1/payouts/"].use.last_hit is not None
     shim = by_path[PATH]
     assert not shim.unused and shim.use.hits == 6 and "shim in use" in shim.advice
+
+
+def test_the_monolith_share_of_a_routes_hits_is_counted_apart_and_kept_on_a_failed_flush() -> None:
+    traffic = RouteTraffic()
+    traffic.hit("GET", PATH)
+    traffic.hit("GET", PATH, monolith=False)
+    drained = traffic.drain()
+    assert drained == ({("GET", PATH): 2}, {("GET", PATH): 1})
+    traffic.restore(drained)
+    assert traffic.counts == {("GET", PATH): 2} and traffic.monolith_counts == {("GET", PATH): 1}
+
+
+@pytest.mark.django_db(databases=["control"], transaction=True)
+def test_decommissioning_waits_for_a_whole_window_without_the_monolith_serving_the_routes(
+        table: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from strangler.config import reset_settings_cache
+    from strangler.control.cutover.evidence import legacy_traffic_evidence
+    from strangler.control.cutover.services import plan_for
+    from strangler.control.routing.gates import Verdict
+
+    monkeypatch.setenv("STRANGLER_DECOMMISSION_WINDOW", "10m")
+    reset_settings_cache()
+    plan = plan_for("wallets.transactions")
+    rows = TrafficRow.objects.using("control")
+    assert legacy_traffic_evidence(plan).verdict is Verdict.INSUFFICIENT  # no record yet
+    now = timezone.now().replace(second=0, microsecond=0)
+    rows.create(minute=now - timedelta(minutes=30), method="GET", path=PATH, hits=9, monolith_hits=9)
+    # clients still call the path, but the proxy sends every call to the extracted service
+    rows.create(minute=now - timedelta(minutes=5), method="GET", path=PATH, hits=40, monolith_hits=0)
+    ok = legacy_traffic_evidence(plan)
+    assert ok.verdict is Verdict.OK and "10m" in ok.detail
+    # a minute bucket straddling the window's start counts as inside it
+    straddling = (timezone.now() - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    rows.create(minute=straddling, method="GET", path=PATH, hits=1, monolith_hits=1)
+    failed = legacy_traffic_evidence(plan)
+    assert failed.verdict is Verdict.FAILED and "served 1 requests" in failed.detail
+    monkeypatch.delenv("STRANGLER_DECOMMISSION_WINDOW")
+    reset_settings_cache()

@@ -27,7 +27,6 @@ from strangler.control.routing.models import Capability, RouteRule
 
 PlanProvider = Callable[[Plan], Evidence]
 MAX_SYNC_LAG_SECONDS = 5.0  # the extracted copy may trail the monolith by this much at a flip
-DECOMMISSION_WINDOW_DAYS = 60  # no legacy traffic for this long before the monolith code goes
 
 
 def capability_evidence(plan: Plan) -> Evidence:
@@ -97,24 +96,44 @@ def routing_applied_evidence(plan: Plan) -> Evidence:
 
 
 def legacy_traffic_evidence(plan: Plan) -> Evidence:
+    """Has the monolith served none of the capability's routes for a whole window?
+
+    Then its code for them can go. Clients may still call the legacy paths: the proxy
+    keeps sending them to the extracted service (a compatibility shim) until
+    `strangler routes unused` finds no calls at all. A minute bucket straddling the
+    window's start counts as inside it: when unsure, the monolith was used.
+    """
     db = routing.control_db()
-    since = timezone.now() - timedelta(days=DECOMMISSION_WINDOW_DAYS)
+    window = get_settings().decommission_window
+    since = timezone.now() - window
     rules = list(RouteRule.objects.using(db).filter(capability__name=plan.capability)
                  .values_list("method", "path"))
+    facts = {"window_seconds": window.total_seconds()}
     first = RouteTraffic.objects.using(db).order_by("minute").first()
     if first is None or first.minute > since:
         return Evidence("legacy_traffic", Verdict.INSUFFICIENT,
-                        f"the traffic record does not cover {DECOMMISSION_WINDOW_DAYS} days yet")
+                        f"the traffic record does not cover the {_human(window)} window yet", facts)
     hits = 0
     for method, path in rules:
-        total = (RouteTraffic.objects.using(db).filter(minute__gte=since, method=method, path=path)
-                 .aggregate(total=Sum("hits"))["total"])
+        total = (RouteTraffic.objects.using(db)
+                 .filter(minute__gt=since - timedelta(minutes=1), method=method, path=path)
+                 .aggregate(total=Sum("monolith_hits"))["total"])
         hits += int(total or 0)
+    facts["monolith_hits"] = hits
     if hits:
         return Evidence("legacy_traffic", Verdict.FAILED,
-                        f"{hits} requests on its legacy routes in {DECOMMISSION_WINDOW_DAYS} days")
+                        f"the monolith served {hits} requests on its routes in the last {_human(window)}",
+                        facts)
     return Evidence("legacy_traffic", Verdict.OK,
-                    f"no traffic on its legacy routes in {DECOMMISSION_WINDOW_DAYS} days")
+                    f"the monolith served none of its routes in the last {_human(window)}", facts)
+
+
+def _human(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 _PROVIDERS: dict[str, PlanProvider] = {

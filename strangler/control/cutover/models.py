@@ -73,6 +73,9 @@ class RouteTraffic(models.Model):
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=500)
     hits = models.BigIntegerField()
+    # of ``hits``, those the routing decision sent to the monolith (a proxy that predates the
+    # column writes nothing here: the database default keeps its inserts working)
+    monolith_hits = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         db_table = "strangler_route_traffic"

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from strangler.config import get_settings
 from strangler.control.routing.gates import Evidence, Verdict
 
 Provider = Callable[[str], Evidence]
 
-# Thresholds a future shadow provider applies; named here so the audit shows them.
-SHADOW_MIN_MATCH_RATE = 0.999
-SHADOW_MIN_SAMPLES = 1000
+# The shadow gate's latency bound; its sample and match-rate bounds are settings
+# (STRANGLER_SHADOW_MIN_SAMPLES, STRANGLER_SHADOW_MIN_MATCH_RATE) so the audit shows them.
 SHADOW_MAX_LATENCY_DELTA_MS = 50.0
 
 
 def shadow_evidence(capability: str) -> Evidence:
+    settings = get_settings()
     return Evidence("shadow", Verdict.INSUFFICIENT, "no shadow observations recorded",
                     {"match_rate": None, "samples": 0, "latency_delta_ms": None,
-                     "needs": {"match_rate": SHADOW_MIN_MATCH_RATE, "samples": SHADOW_MIN_SAMPLES,
+                     "needs": {"match_rate": settings.shadow_min_match_rate,
+                               "samples": settings.shadow_min_samples,
                                "latency_delta_ms": SHADOW_MAX_LATENCY_DELTA_MS}})
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from shadow.aggregate import aggregate
 from shadow.evidence import Thresholds, gate_evidence
+from strangler.config import get_settings
 from strangler.control.routing import evidence as routing_evidence
 from strangler.control.routing.gates import Evidence, Verdict
 from strangler.control.shadow.store import DjangoObservationStore
@@ -15,7 +16,8 @@ WINDOW = timedelta(days=7)  # evidence is about the candidate as it is now, not 
 
 def shadow_evidence(capability: str) -> Evidence:
     observations = DjangoObservationStore().since(capability, datetime.now(UTC) - WINDOW)
-    thresholds = Thresholds(routing_evidence.SHADOW_MIN_MATCH_RATE, routing_evidence.SHADOW_MIN_SAMPLES,
+    settings = get_settings()
+    thresholds = Thresholds(settings.shadow_min_match_rate, settings.shadow_min_samples,
                             routing_evidence.SHADOW_MAX_LATENCY_DELTA_MS)
     found = gate_evidence(aggregate(observations), thresholds)
     return Evidence("shadow", Verdict(found.verdict), found.detail, found.facts)
