@@ -67,14 +67,17 @@ def gate_evidence(summary: Summary, thresholds: Thresholds = Thresholds()) -> Ga
         return GateEvidence(
             "failed", f"{summary.effect_diffs} shadowed writes had side-effect differences", facts
         )
-    if delta is not None and delta > thresholds.max_latency_delta_ms:
+    enough = n >= thresholds.min_samples
+    # A p99 over a few samples is one slow request: latency is judged on enough samples only.
+    # The match rate's interval accounts for n itself, so a clearly failing candidate fails early.
+    if enough and delta is not None and delta > thresholds.max_latency_delta_ms:
         return GateEvidence(
             "failed",
             f"candidate p99 is {delta:.1f} ms slower than the monolith "
             f"(allowed {thresholds.max_latency_delta_ms:g} ms)",
             facts,
         )
-    if n < thresholds.min_samples:
+    if not enough and high >= thresholds.min_match_rate:
         return GateEvidence("insufficient", f"{n} shadow samples, {thresholds.min_samples} needed", facts)
     if high < thresholds.min_match_rate:
         return GateEvidence(
