@@ -60,12 +60,15 @@ def _post(tx: Any, e: d.PostTransaction) -> None:
         "  AS v (leg, account, amount, currency))"
         " UPDATE ledger_wallet SET balance = %s, last_transaction_id = %s,"
         " updated_at = coalesce(%s, greatest(updated_at, %s))"
-        " WHERE wallet_id = %s AND coalesce(last_transaction_id, 0) < %s AND EXISTS (SELECT 1 FROM t)",
+        " WHERE wallet_id = %s AND ((coalesce(last_transaction_id, 0) < %s AND EXISTS (SELECT 1 FROM t))"
+        # A backfill that copied this row first (a write during the hand-over) could only guess
+        # the wallet's updated_at; the live event knows it, so it still sets it on the newest row.
+        "  OR (last_transaction_id = %s AND %s::timestamptz IS NOT NULL))",
         (e.transaction_id, e.wallet_id, e.kind, e.amount, e.currency, e.reference, e.description,
          e.counterparty_wallet_id, e.balance_after, e.posted_at,
          *(v for leg in e.legs for v in (leg.leg, leg.account, leg.amount, leg.currency)),
          e.balance_after, e.transaction_id, e.wallet_updated_at, e.posted_at, e.wallet_id,
-         e.transaction_id),
+         e.transaction_id, e.transaction_id, e.wallet_updated_at),
     )
 
 
