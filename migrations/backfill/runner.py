@@ -63,6 +63,8 @@ CREATE TEMP TABLE IF NOT EXISTS bf_txn (id bigint, wallet_id bigint, kind text, 
     balance_after numeric, created_at timestamptz) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS bf_entry (transaction_id bigint, leg text, account text,
     amount numeric, currency text) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS bf_wallet_saved (wallet_id bigint, updated_at timestamptz)
+    ON COMMIT DELETE ROWS;
 """
 _MERGE_WALLETS = """
 INSERT INTO ledger_wallet (wallet_id, merchant_id, customer_id, currency, status, limits_locked,
@@ -84,17 +86,26 @@ INSERT INTO ledger_entry (transaction_id, leg, account, amount, currency)
 SELECT transaction_id, leg, account, amount, currency FROM bf_entry
 ON CONFLICT (transaction_id, leg) DO NOTHING"""
 # Same rule as the projector: only a newer transaction than the wallet's last moves its balance.
+# updated_at: the monolith's own value when the chunk holds the wallet's newest transaction (as a
+# live event carries it); otherwise the posting time, the nearest fact, overwritten later anyway.
 _FOLD_BALANCES = """
 UPDATE ledger_wallet w
    SET balance = t.balance_after, last_transaction_id = t.id,
-       updated_at = greatest(w.updated_at, t.created_at)
-  FROM (SELECT DISTINCT ON (wallet_id) wallet_id, id, balance_after, created_at
-          FROM bf_txn ORDER BY wallet_id, id DESC) t
+       updated_at = coalesce(t.saved_at, greatest(w.updated_at, t.created_at))
+  FROM (SELECT DISTINCT ON (b.wallet_id) b.wallet_id, b.id, b.balance_after, b.created_at,
+               s.updated_at AS saved_at
+          FROM bf_txn b LEFT JOIN bf_wallet_saved s ON s.wallet_id = b.wallet_id
+         ORDER BY b.wallet_id, b.id DESC) t
  WHERE w.wallet_id = t.wallet_id AND coalesce(w.last_transaction_id, 0) < t.id"""
 _READ = {
-    "wallets": "SELECT to_jsonb(w), NULL FROM public.wallets_wallet w"
+    "wallets": "SELECT to_jsonb(w), NULL, NULL FROM public.wallets_wallet w"
                " WHERE w.id > %s AND w.id <= %s ORDER BY w.id",
-    "transactions": "SELECT to_jsonb(t), w.currency FROM public.wallets_transaction t"
+    # the wallet's updated_at travels with its newest transaction only (what the live trigger
+    # records for a posting; older rows' values are long overwritten in the monolith)
+    "transactions": "SELECT to_jsonb(t), w.currency,"
+                    " CASE WHEN t.id = (SELECT max(x.id) FROM public.wallets_transaction x"
+                    "                   WHERE x.wallet_id = t.wallet_id) THEN w.updated_at END"
+                    " FROM public.wallets_transaction t"
                     " JOIN public.wallets_wallet w ON w.id = t.wallet_id"
                     " WHERE t.id > %s AND t.id <= %s ORDER BY t.id",
 }
@@ -227,23 +238,25 @@ def _merge(ledger: psycopg.Connection[Any], phase: str, images: list[tuple[Any, 
     table = _TABLE[phase]
     try:
         if phase == "wallets":
-            records = [rows.wallet_record(rows.opening(image)) for image, _ in images]
+            records = [rows.wallet_record(rows.opening(image)) for image, _, _ in images]
             _copy(ledger, "bf_wallet", rows.WALLET_COLUMNS, records)
             ledger.execute(_MERGE_WALLETS)
             return
-        postings = [rows.posting(image, currency) for image, currency in images]
+        postings = [rows.posting(image, currency) for image, currency, _ in images]
     except rows.RowRefused as exc:
         raise UntranslatableRowError(table, _failing_id(images, phase), str(exc), last_done) from exc
     _copy(ledger, "bf_txn", rows.TRANSACTION_COLUMNS, [rows.transaction_record(p) for p in postings])
     _copy(ledger, "bf_entry", rows.ENTRY_COLUMNS,
           [e for p in postings for e in rows.entry_records(p)])
+    _copy(ledger, "bf_wallet_saved", ("wallet_id", "updated_at"),
+          [(image["wallet_id"], saved) for image, _, saved in images if saved is not None])
     ledger.execute(_MERGE_TRANSACTIONS)
     ledger.execute(_MERGE_ENTRIES)
     ledger.execute(_FOLD_BALANCES)
 
 
 def _failing_id(images: list[tuple[Any, ...]], phase: str) -> object:
-    for image, currency in images:
+    for image, currency, _ in images:
         try:
             rows.opening(image) if phase == "wallets" else rows.posting(image, currency)
         except rows.RowRefused:

@@ -15,12 +15,15 @@ clients point at ``STRANGLER_PROXY_PORT`` and nothing else changes for them.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -59,6 +62,8 @@ def _require_free(port: int, variable: str, what: str) -> None:
             f"{variable} to a free port. Nothing was started."
         )
     with socket.socket() as probe:
+        # as the servers we start do: a port whose old connections linger in TIME_WAIT is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
@@ -70,6 +75,19 @@ def _require_free(port: int, variable: str, what: str) -> None:
 def _server_url(database_url: str) -> tuple[str, str]:
     parts = urlsplit(database_url)
     return parts._replace(path="/postgres").geturl(), parts.path.lstrip("/")
+
+
+@contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Stack:
@@ -280,8 +298,11 @@ class Stack:
         s = self.settings
         self._spawn(ManagedProcess(
             name="proxy",
+            # The secondary is the monolith again: it shares the primary's database, so what it and
+            # the primary disagree on is state that moved between the calls, not a candidate bug.
             argv=[sys.executable, "-m", "strangler", "proxy", "--port", str(s.proxy_port),
-                  "--monolith-url", s.monolith_url, "--extracted-url", s.ledger_url],
+                  "--monolith-url", s.monolith_url, "--extracted-url", s.ledger_url,
+                  "--shadow-secondary-url", s.monolith_url],
             log_path=s.log_dir / "proxy.log",
             env={"DJANGO_SETTINGS_MODULE": "strangler.control.settings"},
             health=_tcp_open(s.proxy_port),
@@ -318,15 +339,18 @@ class Stack:
             time.sleep(interval)
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.alive():
-                self.say(f"stopping   {process.name}")
-            process.stop()
-        self.processes.clear()
-        if self.postgres is not None and self._owns_postgres:
-            self.say("stopping   postgres")
-            self.postgres.stop()
-        self.postgres = None
+        """Stop every child, newest first. A second Ctrl-C while stopping is ignored: interrupting
+        the shutdown would leave the children (each in its own session) running, orphaned."""
+        with _interrupts_ignored():
+            for process in reversed(self.processes):
+                if process.alive():
+                    self.say(f"stopping   {process.name}")
+                process.stop()
+            self.processes.clear()
+            if self.postgres is not None and self._owns_postgres:
+                self.say("stopping   postgres")
+                self.postgres.stop()
+            self.postgres = None
 
     def log_paths(self) -> dict[str, Path]:
         return {p.name: p.log_path for p in self.processes}

@@ -61,12 +61,19 @@ def assert_reconciled(legacy_url: str, ledger_url: str) -> None:
 
 
 def test_backfill_copies_history_and_a_second_run_changes_nothing(legacy: str, ledger_db: str) -> None:
+    with psycopg.connect(legacy, autocommit=True) as conn:  # saved after the newest posting
+        conn.execute("UPDATE wallets_wallet"
+                     " SET updated_at = timestamptz '2026-06-01Z' + id * interval '1 ms'")
     report = run_backfill("ledger", legacy, ledger_db, BackfillOptions(chunk_rows=700))
 
     assert report.rows_now == 3 + 3000 and all(c.finished for c in report.checkpoints)
     assert one(ledger_db, "SELECT count(*) FROM ledger_entry") == 6000
     assert balances(ledger_db, LEDGER_BALANCES) == balances(legacy, LEGACY_BALANCES)
     assert_reconciled(legacy, ledger_db)
+    # the balance endpoint shows the wallet's updated_at: the monolith's own, not a posting time
+    saved = "SELECT array_agg(updated_at ORDER BY 1) FROM (SELECT {} AS updated_at FROM {}) s"
+    assert one(ledger_db, saved.format("updated_at", "ledger_wallet")) == one(
+        legacy, saved.format("updated_at", "wallets_wallet"))
     before = ledger_fingerprint(ledger_db)
 
     again = run_backfill("ledger", legacy, ledger_db, BackfillOptions(chunk_rows=700))
