@@ -6,6 +6,9 @@ One command (from the repo root):
     /work/venv/bin/python bench/reconcile_bench.py --rows 200000   # a quick look
     /work/venv/bin/python bench/reconcile_bench.py --rows 1000000 --skip-naive \
         --compare-row-hash hashtextextended    # the chained digest vs the whole-record hash
+    /work/venv/bin/python bench/reconcile_bench.py --rows 1000000 --incremental
+        # second night: a full run keeping its clean segments, then an incremental run on
+        # the unchanged table, then one after an UPDATE and a DELETE in clean segments
 
 Starts its own embedded PostgreSQL (free port, temporary directory), builds the two
 databases with generate_series, then runs, each in a fresh child process so peak RSS
@@ -82,8 +85,9 @@ def plant(legacy: str, extracted: str, rows: int, fraction: float) -> set[tuple[
 
 
 def _phase(kind: str, legacy: str, extracted: str, queue: Any,
-           row_hash: str = "chained") -> None:
+           row_hash: str = "chained", baseline: dict[str, Any] | None = None) -> None:
     """Child process: one phase, reporting its time, findings and peak RSS."""
+    from reconcile import incremental
     from reconcile.bootstrap import check_against, run_comparison
     from reconcile.mapping import load_mapping
     from reconcile.mappings import LEDGER
@@ -98,8 +102,14 @@ def _phase(kind: str, legacy: str, extracted: str, queue: Any,
         out["rows"] = counts.get("legacy", 0)
         out["status"] = "breaks" if found else "clean"
     else:
-        result = run_comparison(checked, legacy, extracted, row_hash=row_hash)
+        kept = incremental.from_json(baseline) if baseline else None
+        result = run_comparison(checked, legacy, extracted, row_hash=row_hash,
+                                baseline=kept, keep=kind == "keep" or kept is not None,
+                                label=kind)
         found = result.discrepancies
+        out["coverage"] = result.coverage.as_json()
+        if result.baseline is not None:
+            out["baseline"] = incremental.to_json(result.baseline)
         out["rows"] = result.legacy.rows
         out["status"] = result.status
         out["stats"] = vars(result.stats)
@@ -110,11 +120,12 @@ def _phase(kind: str, legacy: str, extracted: str, queue: Any,
     queue.put(out)
 
 
-def run_phase(kind: str, legacy: str, extracted: str,
-              row_hash: str = "chained") -> dict[str, Any]:
+def run_phase(kind: str, legacy: str, extracted: str, row_hash: str = "chained",
+              baseline: dict[str, Any] | None = None) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    process = ctx.Process(target=_phase, args=(kind, legacy, extracted, queue, row_hash))
+    process = ctx.Process(target=_phase, args=(kind, legacy, extracted, queue, row_hash,
+                                               baseline))
     process.start()
     out: dict[str, Any] = queue.get()
     process.join()
@@ -129,6 +140,9 @@ def main() -> int:
     parser.add_argument("--compare-row-hash", default="", metavar="NAME",
                         help="also run the clean phase with this row hash (e.g. "
                              "hashtextextended, the whole-record hash) for a before/after")
+    parser.add_argument("--incremental", action="store_true",
+                        help="only the second-night phases: full run keeping its segments, "
+                             "incremental run on the unchanged table, and after a change")
     args = parser.parse_args()
     console = Console()
     data = Path(tempfile.mkdtemp(prefix="reconcile-bench-")) / "data"
@@ -139,9 +153,13 @@ def main() -> int:
         t0 = time.perf_counter()
         with console.status(f"building {args.rows:,} rows per side"):
             legacy, extracted = build(server, "full", args.rows)
-            small = build(server, "small", max(1000, args.rows // 10))
+            if not args.incremental:
+                small = build(server, "small", max(1000, args.rows // 10))
         results["build_seconds"] = time.perf_counter() - t0
         phases = results["phases"]
+        if args.incremental:
+            second_night(results, legacy, extracted, args.rows, console)
+            return report(results, console, args.rows, "reconcile_incremental.json")
         with console.status("clean run"):
             phases["bisect_clean"] = run_phase("bisect", legacy, extracted)
         if args.compare_row_hash:
@@ -168,7 +186,45 @@ def main() -> int:
                 phase["false_positives"] = len(set(found) - set(expected))
     finally:
         server.stop()
-    table = Table(title=f"reconcile: {args.rows:,}-row ledger, 2 sides, one server")
+    return report(results, console, args.rows, "reconcile.json")
+
+
+def second_night(results: dict[str, Any], legacy: str, extracted: str, rows: int,
+                 console: Console) -> None:
+    """Full run keeping its clean segments; incremental on the unchanged table; after a change."""
+    from tests.reconcile.ledger_fixture import execute
+
+    phases = results["phases"]
+    with console.status("full run, keeping clean segments"):
+        phases["full_plain"] = run_phase("bisect", legacy, extracted)
+        phases["full_keep"] = run_phase("keep", legacy, extracted)
+    baseline = phases["full_keep"].pop("baseline")
+    with console.status("second night, nothing changed"):
+        phases["incremental_unchanged"] = run_phase("incremental", legacy, extracted,
+                                                    baseline=baseline)
+    phases["incremental_unchanged"].pop("baseline", None)
+    updated, deleted = rows // 8 + 1, rows * 2 // 3 + 1
+    execute(legacy, "UPDATE wallets_transaction SET amount = amount + 1 WHERE id = %s",
+            (updated,))
+    execute(extracted, "DELETE FROM ledger_transaction WHERE id = %s", (deleted,))
+    with console.status("second night, after an UPDATE and a DELETE"):
+        phases["incremental_changed"] = run_phase("incremental", legacy, extracted,
+                                                  baseline=baseline)
+    phases["incremental_changed"].pop("baseline", None)
+    expected = {("mismatch", updated), ("missing_in_extracted", deleted)}
+    for phase in phases.values():
+        phase["rows_per_second"] = phase["rows"] / phase["seconds"]
+        found = {tuple(f) for f in phase.pop("found")}
+        phase["discrepancies"] = len(found)
+    phases["incremental_changed"]["planted"] = len(expected)
+    phases["incremental_changed"]["all_planted_found"] = expected <= found
+    phases["incremental_changed"]["false_positives"] = len(found - expected)
+    results["ratio_full_over_incremental"] = (phases["full_keep"]["seconds"]
+                                              / phases["incremental_unchanged"]["seconds"])
+
+
+def report(results: dict[str, Any], console: Console, rows: int, filename: str) -> int:
+    table = Table(title=f"reconcile: {rows:,}-row ledger, 2 sides, one server")
     for column in ("phase", "rows", "seconds", "rows/s", "peak RSS MB", "status",
                    "found/planted", "false +"):
         table.add_column(column, justify="right" if column != "phase" else "left")
@@ -179,7 +235,16 @@ def main() -> int:
                       f"{phase['discrepancies']}/{phase.get('planted', 0)}",
                       str(phase.get("false_positives", "-")))
     console.print(table)
-    out = ROOT / "bench" / "results" / "reconcile.json"
+    for phase_name, phase in results["phases"].items():
+        if "coverage" in phase:
+            c = phase["coverage"]
+            console.print(f"{phase_name}: {c['mode']}, {c['rechecked']} segments rechecked, "
+                          f"{c['carried']} carried ({c['rows_carried']:,} rows): {c['reason']}",
+                          highlight=False)
+    if "ratio_full_over_incremental" in results:
+        console.print(f"second night, unchanged: the full run took "
+                      f"{results['ratio_full_over_incremental']:.1f}x the incremental run")
+    out = ROOT / "bench" / "results" / filename
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))
     console.print(f"written {out}")

@@ -5,6 +5,7 @@
     sql       compile_side: the canonical projection each side runs (pure)
     segments  bisection planning (pure);  compare: row-level comparison (pure)
     engine    Engine: checksum-and-bisect over two SideReaders, both sides concurrently
+    incremental  kept clean segments, the skip rule and its change signal (pure)
     adapters  PostgresSide, read_catalog (psycopg)
     naive     the full ordered-merge baseline / oracle
     report    JSON and CSV;  bootstrap: mapping file + two URLs -> results

@@ -14,19 +14,35 @@ manifests and certificates treat them alike:
 Amounts are compared as rupees with two decimals (legacy paise / 100). The SQL below is
 pure text; :func:`check_balances` is the adapter that runs it (psycopg) and maps errors to
 ``incomplete`` results.
+
+Memory is flat in the ledger's size: each side aggregates in SQL and returns its rows
+ordered by key (wallet, then currency and day under ``COLLATE "C"``, the order Python
+compares strings in) through a server-side cursor; :func:`merge_compare` walks the two
+ordered streams together, holding one key at a time. Only the discrepancies are kept.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 import psycopg
 
-from reconcile.compare import UNBALANCED, ColumnDiff, ColumnRule, Discrepancy, Row, compare_rows
+from reconcile.compare import (
+    UNBALANCED,
+    ColumnDiff,
+    ColumnRule,
+    Discrepancy,
+    Row,
+    compare_key,
+    compare_rows,
+)
 from reconcile.errors import SideUnavailableError
 from reconcile.result import RunResult, SideSummary
 
@@ -89,6 +105,18 @@ ORDER BY transaction_id
 ENTRY_TOTALS_SQL = "SELECT count(*), count(DISTINCT transaction_id) FROM ledger_entry"
 
 
+def in_key_order(query: str, key_width: int, width: int) -> str:
+    """``query`` ordered by its first ``key_width`` columns, text under ``COLLATE "C"``.
+
+    Byte order is the order Python compares the merged keys in; a wallet id is an integer,
+    the other key columns (currency, day) text.
+    """
+    names = [f"c{i}" for i in range(width)]
+    order = ["q.c0"] + [f'q.c{i} COLLATE "C"' for i in range(1, key_width)]
+    return (f"SELECT * FROM ({query}) AS q({', '.join(names)}) "
+            f"ORDER BY {', '.join(order)}")
+
+
 def to_rows(records: Iterable[Sequence[Any]], key_width: int) -> list[Row]:
     """Query records (key columns, value columns, changed_at) as canonical rows."""
     return [Row(tuple(r[:key_width]), tuple(r[key_width:-1]), r[-1]) for r in records]
@@ -115,10 +143,84 @@ def unbalanced(records: Iterable[Sequence[Any]]) -> list[Discrepancy]:
 
 def checksum(rows: Iterable[Row]) -> str:
     """16 hex digits over the sorted canonical rows: equal data, equal checksum."""
-    digest = hashlib.sha256()
-    for row in sorted(rows, key=lambda r: tuple(map(str, r.key))):
-        digest.update(repr((row.key, row.values)).encode())
-    return digest.hexdigest()[:16]
+    tally = Tally()
+    for row in sorted(rows, key=lambda r: r.key):
+        tally.add(row)
+    return tally.checksum
+
+
+class Tally:
+    """Row count and running checksum of one side's ordered stream."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self._digest = hashlib.sha256()
+
+    def add(self, row: Row) -> Row:
+        self.rows += 1
+        self._digest.update(repr((row.key, row.values)).encode())
+        return row
+
+    @property
+    def checksum(self) -> str:
+        return self._digest.hexdigest()[:16]
+
+
+class OrderError(ValueError):
+    """A side's stream is not in key order: a merge over it would report false breaks."""
+
+
+def _ordered(rows: Iterable[Row], side: str) -> Iterator[Row]:
+    previous: Row | None = None
+    for row in rows:
+        if previous is not None and row.key < previous.key:
+            raise OrderError(f"the {side} rows are not in key order ({previous.key!r} then "
+                             f"{row.key!r}); the query must ORDER BY its key COLLATE \"C\"")
+        previous = row
+        yield row
+
+
+def merge_compare(legacy: Iterable[Row], extracted: Iterable[Row], rules: Sequence[ColumnRule],
+                  cutoff: datetime | None) -> Iterator[Discrepancy]:
+    """Compare two key-ordered streams one key at a time (a merge join), lazily.
+
+    Holds only the rows of the current key, so memory does not grow with the streams.
+    Raises :class:`OrderError` if either stream goes backwards.
+    """
+    sides = (_ordered(legacy, "legacy"), _ordered(extracted, "extracted"))
+    heads: list[Row | None] = [next(s, None) for s in sides]
+    while heads[0] is not None or heads[1] is not None:
+        key = min(h.key for h in heads if h is not None)
+        groups: tuple[list[Row], list[Row]] = ([], [])
+        for i, stream in enumerate(sides):
+            while (head := heads[i]) is not None and head.key == key:
+                groups[i].append(head)
+                heads[i] = next(stream, None)
+        found = compare_key(key, groups[0], groups[1], rules, cutoff)
+        if found is not None:
+            yield found
+
+
+def _stream(stack: ExitStack, url: str, side: str, query: str, width: int,
+            tally: Tally) -> Iterator[Row]:
+    """One side's ordered rows through a server-side cursor, counted and checksummed."""
+    try:
+        conn = stack.enter_context(psycopg.connect(
+            url, application_name=f"reconcile-balances-{side}"))
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cursor = stack.enter_context(conn.cursor(name=f"balances_{side}"))
+        cursor.itersize = 5000
+        cursor.execute(query.encode())
+    except psycopg.Error as exc:
+        raise SideUnavailableError(side, str(exc).strip()) from exc
+
+    def rows() -> Iterator[Row]:
+        try:
+            for record in cursor:
+                yield tally.add(Row(tuple(record[:width]), tuple(record[width:-1]), record[-1]))
+        except psycopg.Error as exc:
+            raise SideUnavailableError(side, str(exc).strip()) from exc
+    return rows()
 
 
 def _fetch(url: str, side: str, query: str) -> list[tuple[Any, ...]]:
@@ -162,13 +264,26 @@ def _run_check(result: RunResult, legacy_url: str, extracted_url: str,
     queries = (legacy_daily_sql(), EXTRACTED_DAILY_SQL) if per_day else (
         LEGACY_WALLET_SQL, EXTRACTED_WALLET_SQL)
     width = 3 if per_day else 2
-    legacy = to_rows(_fetch(legacy_url, "legacy", queries[0]), width)
-    extracted = to_rows(_fetch(extracted_url, "extracted", queries[1]), width)
-    result.legacy = SideSummary(len(legacy), checksum(legacy))
-    result.extracted = SideSummary(len(extracted), checksum(extracted))
-    for side, rows in (("legacy", legacy), ("extracted", extracted)):
-        if not rows:
+    ordered = [in_key_order(q, width, width + (3 if per_day else 2)) for q in queries]
+    tallies = (Tally(), Tally())
+    with ExitStack() as stack:
+        streams = [_stream(stack, url, side, query, width, tally) for url, side, query, tally
+                   in zip((legacy_url, extracted_url), ("legacy", "extracted"), ordered, tallies,
+                          strict=True)]
+        legacy_first, extracted_first = (next(stream, None) for stream in streams)
+        found: list[Discrepancy] = []
+        if legacy_first is None or extracted_first is None:
+            for stream in streams:  # count the other side, but list none of its rows as breaks
+                deque(stream, maxlen=0)
+        else:
+            found = list(merge_compare(
+                chain([legacy_first], streams[0]), chain([extracted_first], streams[1]),
+                _RULES if per_day else _WALLET_RULES, cutoff))
+    result.legacy = SideSummary(tallies[0].rows, tallies[0].checksum)
+    result.extracted = SideSummary(tallies[1].rows, tallies[1].checksum)
+    for side, tally in zip(("legacy", "extracted"), tallies, strict=True):
+        if not tally.rows:
             result.incomplete_reasons.append(f"the {side} side has no rows")
     if result.incomplete_reasons:
         return  # every wallet would differ: a failed load, not a list of discrepancies
-    result.discrepancies = compare_balances(legacy, extracted, cutoff, per_day)
+    result.discrepancies = found

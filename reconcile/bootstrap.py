@@ -10,6 +10,7 @@ from reconcile.adapters.postgres import PostgresSide, read_catalog
 from reconcile.check import CheckedComparison, check_mapping
 from reconcile.engine import Engine, Options
 from reconcile.errors import SideUnavailableError
+from reconcile.incremental import Baseline
 from reconcile.mapping import Mapping, load_mapping
 from reconcile.result import RunResult
 from reconcile.sql import compile_side
@@ -40,11 +41,19 @@ def sides_for(checked: CheckedComparison, legacy_url: str, extracted_url: str,
 
 
 def run_comparison(checked: CheckedComparison, legacy_url: str, extracted_url: str,
-                   options: Options | None = None, row_hash: str = "chained") -> RunResult:
-    """Run one comparison; ``row_hash`` names a :data:`reconcile.sql.ROW_HASHES` entry."""
+                   options: Options | None = None, row_hash: str = "chained", *,
+                   baseline: Baseline | None = None, keep: bool = False,
+                   label: str = "") -> RunResult:
+    """Run one comparison; ``row_hash`` names a :data:`reconcile.sql.ROW_HASHES` entry.
+
+    With ``baseline`` the run is incremental where that is provably safe (else full, and
+    ``result.coverage`` says why); with ``keep`` it returns its clean segments, labelled
+    ``label``, in ``result.baseline`` for the next run.
+    """
     legacy, extracted = sides_for(checked, legacy_url, extracted_url, row_hash)
     try:
-        return Engine(checked, legacy, extracted, options).run()
+        return Engine(checked, legacy, extracted, options, baseline=baseline, keep=keep,
+                      label=label, row_hash=row_hash).run()
     finally:
         legacy.close()
         extracted.close()

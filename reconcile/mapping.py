@@ -133,7 +133,13 @@ class Mapping:
 
 def load_mapping(path: Path | str) -> Mapping:
     path = Path(path)
-    return parse_mapping(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise MappingError(str(path), None, f"the mapping file cannot be read ({reason})",
+                           "pass the path of a readable UTF-8 TOML mapping file") from exc
+    return parse_mapping(text, str(path))
 
 
 def parse_mapping(text: str, source: str = "<mapping>") -> Mapping:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from reconcile.compare import Discrepancy
+from reconcile.incremental import Baseline, Coverage
 
 CLEAN, BREAKS, INCOMPLETE = "clean", "breaks", "incomplete"
 
@@ -47,6 +48,8 @@ class RunResult:
     discrepancies: list[Discrepancy] = field(default_factory=list)
     incomplete_reasons: list[str] = field(default_factory=list)
     stats: RunStats = field(default_factory=RunStats)
+    coverage: Coverage = field(default_factory=Coverage)
+    baseline: Baseline | None = None  # clean first-level segments kept for the next run
 
     @property
     def breaks(self) -> list[Discrepancy]:

@@ -89,6 +89,27 @@ def sortkey(key: Key, kinds: Sequence[str]) -> bytes:
 
 
 @dataclass(frozen=True)
+class JoinProbe:
+    """A joined table as incremental runs watch it: a content hash per join key.
+
+    ``content`` yields (join key as text, hash of the columns the mapping reads);
+    ``base_ref`` is the base table's join column, tested against the changed keys.
+    """
+
+    alias: str
+    table: str
+    key: str  # the joined table's join column
+    base_ref: str  # SQL of the base table's join column
+    columns: tuple[str, ...]  # the joined table's columns the mapping reads
+
+    def content_sql(self) -> str:
+        a = ident(self.alias)
+        cols = ", ".join(f"{a}.{ident(c)}" for c in self.columns)
+        return (f"SELECT {a}.{ident(self.key)}::text, hashtextextended(ROW({cols})::text, 0) "
+                f"FROM {ident(self.table)} AS {a}")
+
+
+@dataclass(frozen=True)
 class SideSql:
     """One side's projection and the pieces the adapter assembles queries from."""
 
@@ -99,6 +120,14 @@ class SideSql:
     column_names: tuple[str, ...]
     enc: str  # canonical row encoding over the projection's k*/c* columns
     digest: str = "0"  # chained 64-bit row hash over the projection's k*/c* columns
+    # Incremental runs (reconcile.incremental): the base table's row-version hash, the
+    # FROM clause without joins (base table and legs) it is summed over, the joins whose
+    # read columns are content-hashed, and why incremental is impossible (None: possible).
+    fp: str = "0::bigint"
+    base_source: str = ""
+    joins: tuple[JoinProbe, ...] = ()
+    relations: tuple[str, ...] = ()
+    no_incremental: str | None = "not compiled for incremental runs"
 
     def projection(self, where: str | None = None) -> str:
         """SELECT k0.., c0.., changed_at, enc, digest, with ``where`` on the raw rows.
@@ -109,11 +138,11 @@ class SideSql:
         """
         n_keys, n_cols = len(self.key_kinds), len(self.column_names)
         cols = [f"k{i}" for i in range(n_keys)] + [f"c{i}" for i in range(n_cols)]
-        inner = f"SELECT {', '.join(self.select)} FROM {self.source}"
+        inner = f"SELECT {', '.join(self.select)}, {self.fp} AS fp FROM {self.source}"
         if where:
             inner += f" WHERE {where}"
         return (f"SELECT {', '.join(cols)}, changed_at, {self.enc} AS enc, "
-                f"{self.digest} AS digest FROM ({inner}) AS p")
+                f"{self.digest} AS digest, fp FROM ({inner}) AS p")
 
     def key_cols(self, prefix: str = "s.") -> list[str]:
         return [f"{prefix}k{i}" for i in range(len(self.key_kinds))]
@@ -171,9 +200,58 @@ def compile_side(checked: CheckedComparison, side: str) -> SideSql:
     pieces = [f"k{i}::text" for i in range(n_keys)] + [f"c{i}" for i in range(n_cols)]
     enc = f"ROW({', '.join(pieces)})::text"
     kinds = [checked.kinds[c.name].kind for c in comparison.columns]
+    base = ident(spec.alias)
+    base_source = f"{ident(spec.table)} AS {base}"
+    if spec.legs:
+        base_source += source[source.index(" CROSS JOIN LATERAL"):]
+    probes, problem = _join_probes(checked, side)
+    foreign = [ref for ref in _key_refs(checked, side)
+               if ref.split(".")[0] not in (spec.alias, LEG_ALIAS)]
+    if foreign:
+        problem = f"key column {foreign[0]} comes from a joined table"
     return SideSql(source, tuple(select), tuple(key_raw), checked.key_kinds,
                    tuple(c.name for c in comparison.columns), enc,
-                   digest(checked.key_kinds, kinds))
+                   digest(checked.key_kinds, kinds),
+                   fp=f"hashint8extended({base}.xmin::text::bigint, "
+                      f"hashtidextended({base}.ctid, 0))",
+                   base_source=base_source, joins=probes,
+                   relations=tuple(spec.aliases.values()), no_incremental=problem)
+
+
+def _key_refs(checked: CheckedComparison, side: str) -> list[str]:
+    return [ref for column in checked.comparison.key
+            for ref in getattr(column, side).references()]
+
+
+def _side_refs(checked: CheckedComparison, side: str) -> set[str]:
+    """Every column reference the mapping makes on ``side``."""
+    comparison = checked.comparison
+    spec: SideSpec = getattr(comparison, side)
+    refs = set(_key_refs(checked, side))
+    for column in comparison.columns:
+        refs.update(getattr(column, side).references())
+    if spec.changed_at:
+        refs.add(spec.changed_at)
+    for join in spec.joins:
+        refs.update(ref for pair in join.on for ref in pair)
+    return refs
+
+
+def _join_probes(checked: CheckedComparison, side: str) -> tuple[tuple[JoinProbe, ...],
+                                                                   str | None]:
+    """How incremental runs watch each join; a join they cannot watch is a reason to refuse."""
+    spec: SideSpec = getattr(checked.comparison, side)
+    refs = _side_refs(checked, side)
+    probes = []
+    for join in spec.joins:
+        if len(join.on) != 1 or join.on[0][0].split(".")[0] != spec.alias:
+            return (), (f"the join to {join.table} is not on one column of the base table "
+                        f"{spec.table}")
+        base_ref, joined_ref = join.on[0]
+        columns = sorted({r.split(".")[1] for r in refs if r.split(".")[0] == join.alias})
+        probes.append(JoinProbe(join.alias, join.table, joined_ref.split(".")[1],
+                                ref_sql(base_ref), tuple(columns)))
+    return tuple(probes), None
 
 
 # Kinds whose canonical text is never '' (see _canonical), so NULL can hash as ''.

@@ -7,7 +7,8 @@ data, and maps psycopg errors to :class:`SideUnavailableError` at this edge.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ import psycopg
 from reconcile.check import ColumnInfo, TableInfo
 from reconcile.compare import Row
 from reconcile.errors import SideUnavailableError
+from reconcile.incremental import MOD, Probe, SideBasis
 from reconcile.segments import Checksum, Segment
 from reconcile.sql import ROW_HASHES, SESSION_SETUP, Key, SideSql, sortkey
 
@@ -51,6 +53,30 @@ def read_catalog(conn: psycopg.Connection[Any], tables: Iterable[str]) -> dict[s
         uniques.setdefault(table, []).append(frozenset(cols))
     return {t: TableInfo(t, cols, tuple(uniques.get(t, ()))) for t, cols in columns.items()}
 
+# What must not change under a stored fingerprint: the relations' storage (relfilenode
+# changes on every rewrite: VACUUM FULL, CLUSTER, TRUNCATE, ALTER COLUMN TYPE), their
+# kinds and column types/collations, and which database and cluster this is.
+_IDENTITY_SQL = """
+SELECT c.relname, c.relkind::text, c.relfilenode::text,
+       coalesce((SELECT string_agg(a.attname || ':' || format_type(a.atttypid, a.atttypmod)
+                                   || ':' || a.attcollation::text, ',' ORDER BY a.attnum)
+                 FROM pg_attribute a
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relname = ANY(%(t)s)
+ORDER BY c.relname
+"""
+_DATABASE_SQL = """
+SELECT d.oid::text, CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
+                         THEN (SELECT system_identifier::text FROM pg_control_system())
+                         ELSE '' END
+FROM pg_database d WHERE d.datname = current_database()
+"""
+_COLUMN_TYPE_SQL = """
+SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+WHERE a.attrelid = %(t)s::regclass AND a.attname = %(c)s
+"""
+
 
 class PostgresSide:
     def __init__(self, name: str, url: str, sql: SideSql, base_table: str,
@@ -62,6 +88,7 @@ class PostgresSide:
         self.fan_out = fan_out
         self.row_hash = ROW_HASHES[row_hash]
         self._conn: psycopg.Connection[Any] | None = None
+        self._join_types: dict[str, str] = {}
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None:
@@ -115,8 +142,8 @@ class PostgresSide:
         last = self._fetch(f"SELECT {keys} FROM {self._source()} ORDER BY {desc} LIMIT 1")
         return tuple(first[0]), tuple(last[0])
 
-    def _source(self) -> str:
-        return self.sql.source.replace("%", "%%")
+    def _source(self, source: str | None = None) -> str:
+        return (self.sql.source if source is None else source).replace("%", "%%")
 
     def _ranged(self, ranges: Sequence[Segment], select: str, tail: str = "",
                 extra: dict[str, Any] | None = None, extra_cols: str = "") -> tuple[str, dict[
@@ -156,19 +183,17 @@ class PostgresSide:
                  f"AS r({', '.join(names)}, i) CROSS JOIN LATERAL ({proj}) AS s {tail}")
         return query, params
 
-    def checksums(self, parents: Sequence[Segment],
-                  children: Sequence[Segment]) -> dict[int, Checksum]:
+    def _bucket(self, children: Sequence[Segment]) -> tuple[str, dict[str, Any]]:
+        """``width_bucket`` over the children's lower bounds: bucket b is children[b-1]."""
         th: list[Any]
         if self.sql.native_bucket:
-            operand, th = "s.k0", [c.lo[0] for c in children]
-            cast = "bigint[]"
+            operand, th, cast = "s.k0", [c.lo[0] for c in children], "bigint[]"
         else:
             operand = self.sql.sortkey_sql()
-            th = [sortkey(c.lo, self.sql.key_kinds) for c in children]
-            cast = "bytea[]"
-        select = (f"width_bucket({operand}, %(th)s::{cast}) AS b, count(*), "
-                  f"coalesce(sum({self.row_hash}), 0)")
-        query, params = self._ranged(parents, select, "GROUP BY b", {"th": th})
+            th, cast = [sortkey(c.lo, self.sql.key_kinds) for c in children], "bytea[]"
+        return f"width_bucket({operand}, %(th)s::{cast}) AS b", {"th": th}
+
+    def _grouped(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         # The planner cannot tell how many buckets width_bucket yields and assumes one per
         # row, so on a large table it sorts every row to group them (measured: a quarter
         # or more of a 10M-row pass's CPU). There are at most len(children) buckets, which
@@ -177,7 +202,76 @@ class PostgresSide:
         self._execute("SET LOCAL enable_sort = off")
         found = self._fetch(query, params)
         self._execute("SET LOCAL enable_sort TO DEFAULT")
-        return {int(b): (int(n), int(h)) for b, n, h in found}
+        return found
+
+    def checksums(self, parents: Sequence[Segment],
+                  children: Sequence[Segment]) -> dict[int, Checksum]:
+        bucket, extra = self._bucket(children)
+        select = f"{bucket}, count(*), coalesce(sum({self.row_hash}), 0)"
+        query, params = self._ranged(parents, select, "GROUP BY b", extra)
+        return {int(b): (int(n), int(h)) for b, n, h in self._grouped(query, params)}
+
+    def checksums_fp(self, parents: Sequence[Segment],
+                     children: Sequence[Segment]) -> dict[int, tuple[int, int, int]]:
+        """Checksums and, from the same snapshot and scan, the fingerprints to keep."""
+        bucket, extra = self._bucket(children)
+        select = (f"{bucket}, count(*), coalesce(sum({self.row_hash}), 0), "
+                  "coalesce(sum(s.fp), 0)")
+        query, params = self._ranged(parents, select, "GROUP BY b", extra)
+        return {int(b): (int(n), int(h), int(f) % MOD)
+                for b, n, h, f in self._grouped(query, params)}
+
+    def basis(self) -> SideBasis:
+        """This side's identity and joined-table contents, in the run's snapshot."""
+        if self.sql.no_incremental:
+            return SideBasis(None, self.sql.no_incremental)
+        relations = self._fetch(_IDENTITY_SQL, {"t": list(self.sql.relations)})
+        for name, kind, _, _ in relations:
+            if kind != "r":
+                what = {"v": "a view", "m": "a materialized view", "f": "a foreign table",
+                        "p": "a partitioned table"}.get(kind, f"of kind {kind}")
+                return SideBasis(None, f"{name} is {what}: its rows have no stable identity")
+        database = self._fetch(_DATABASE_SQL)
+        identity = repr((database, relations))
+        joined = {}
+        for probe in self.sql.joins:
+            joined[probe.alias] = {str(k): int(h) for k, h in self._fetch(probe.content_sql())}
+            self._join_types[probe.alias] = str(self._fetch(
+                _COLUMN_TYPE_SQL, {"t": probe.table, "c": probe.key})[0][0])
+        return SideBasis(hashlib.sha256(identity.encode()).hexdigest(), "", joined)
+
+    def fingerprints(self, root: Segment, children: Sequence[Segment],
+                     changed: Mapping[str, Sequence[str]]) -> dict[int, Probe]:
+        """(count, row-version hash sum, rows joining a changed key) per child, base table only.
+
+        Reads ``xmin`` and ``ctid`` of the base table and its key columns, nothing else:
+        no join, no canonical text, no row hash (``basis`` watches the joins).
+        """
+        n = len(self.sql.key_kinds)
+        params: dict[str, Any] = {}
+        touched = []
+        for i, probe in enumerate(self.sql.joins):
+            keys = list(changed.get(probe.alias, ()))
+            if keys:
+                params[f"j{i}"] = keys
+                kind = self._join_types[probe.alias]
+                touched.append(f"{probe.base_ref} = ANY(%(j{i})s::text[]::{kind}[])")
+        hit = f"(CASE WHEN {' OR '.join(touched)} THEN 1 ELSE 0 END)" if touched else "0"
+        keys = [f"{raw} AS k{i}" for i, raw in enumerate(self.sql.key_raw)]
+        key = self.sql.raw_key_tuple()
+        lo, hi = _tup(n, "lo"), _tup(n, "hi")
+        for i in range(n):
+            params[f"lo{i}"], params[f"hi{i}"] = root.lo[i], root.hi[i]
+        params["incl"] = root.hi_inclusive
+        inner = (f"SELECT {', '.join(keys)}, {self.sql.fp} AS fp, {hit} AS hit "
+                 f"FROM {self._source(self.sql.base_source)} "
+                 f"WHERE {key} >= {lo} AND {key} <= {hi} AND ({key} < {hi} OR %(incl)s)")
+        bucket, extra = self._bucket(children)
+        params.update(extra)
+        query = (f"SELECT {bucket}, count(*), coalesce(sum(s.fp), 0), coalesce(sum(s.hit), 0) "
+                 f"FROM ({inner}) AS s GROUP BY b")
+        return {int(b): (int(c), int(f) % MOD, int(h))
+                for b, c, f, h in self._grouped(query, params)}
 
     def sample(self, parents: Sequence[Segment], steps: Sequence[int]) -> list[list[Key]]:
         keys = ", ".join(self.sql.key_cols())

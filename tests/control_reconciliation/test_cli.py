@@ -69,3 +69,18 @@ def test_run_exit_codes_report_certificate_and_sign_off(
     assert one(control, f"SELECT state FROM reconciliation_discrepancy WHERE id = {d}") == "acknowledged"
     assert one(control, "SELECT actor FROM reconciliation_discrepancyaction "
                         f"WHERE discrepancy_id = {d}") == "asha"
+
+
+def test_run_help_explains_exit_codes_and_a_bad_request_says_what_to_fix(
+        fresh_database: Callable[[str], str], tmp_path: Path) -> None:
+    control = fresh_database("crec_help")
+    shown = strangler(control, "run", "--help")
+    assert shown.returncode == 0
+    for text in ("exit codes:", "incremental", "--full", "STRANGLER_RECONCILE_EXTRACTED_URL"):
+        assert text in shown.stdout
+    missing = strangler(control, "run", "--mapping", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 65
+    said = " ".join(missing.stderr.split())  # rich wraps at the terminal width
+    assert "nope.toml" in said and "cannot be read" in said and "Traceback" not in said
+    unknown = strangler(control, "run", "--capability", "payouts")
+    assert unknown.returncode == 65 and "known: ledger" in " ".join(unknown.stderr.split())

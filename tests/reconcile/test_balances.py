@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from reconcile import balances
-from reconcile.compare import MISMATCH, MISSING_IN_EXTRACTED, UNBALANCED, Row
+from reconcile.compare import MISMATCH, MISSING_IN_EXTRACTED, MISSING_IN_LEGACY, UNBALANCED, Row
 from reconcile.result import BREAKS, CLEAN, INCOMPLETE, RunResult
 from tests.reconcile import ledger_fixture
 from tests.reconcile.balance_fixture import make_consistent
@@ -101,3 +101,37 @@ def test_wallet_days_touched_inside_the_lag_window_are_pending_not_breaks() -> N
     before = balances.compare_balances(legacy, extracted, datetime(2024, 12, 31, tzinfo=UTC))
     after = balances.compare_balances(legacy, extracted, datetime(2025, 1, 2, tzinfo=UTC))
     assert [d.pending for d in before] == [True] and [d.pending for d in after] == [False]
+
+
+def _rows(keys: list[tuple[int, str, str]], log: list[str], side: str) -> Iterator[Row]:
+    for key in keys:
+        log.append(f"{side} {key[0]}")
+        yield Row(key, ("1.00", "1.00"), None)
+
+
+def test_the_merge_is_lazy_holds_one_key_at_a_time_and_refuses_unordered_input() -> None:
+    """Memory flat in table size: each discrepancy is yielded before the streams are read on."""
+    log: list[str] = []
+    legacy = _rows([(w, "INR", "2025-01-01") for w in (1, 2, 3, 5)], log, "legacy")
+    extracted = _rows([(w, "INR", "2025-01-01") for w in (1, 3, 4, 5)], log, "extracted")
+    found = balances.merge_compare(legacy, extracted, balances._RULES, None)
+    first = next(found)
+    assert (first.category, first.key[0]) == (MISSING_IN_EXTRACTED, 2)
+    assert log == ["legacy 1", "extracted 1", "legacy 2", "extracted 3", "legacy 3"]
+    assert [(d.category, d.key[0]) for d in found] == [(MISSING_IN_LEGACY, 4)]
+    backwards = _rows([(2, "INR", "d"), (1, "INR", "d")], [], "legacy")
+    with pytest.raises(balances.OrderError, match="not in key order"):
+        list(balances.merge_compare(backwards, iter([]), balances._RULES, None))
+
+
+def test_the_sides_stream_in_the_order_python_merges_in(pair: LedgerPair) -> None:
+    """Currency and day sort under COLLATE "C" on both sides, so the merge never goes back;
+    a lower-case currency sorts after upper case there as in Python."""
+    ledger_fixture.execute(pair.legacy, "UPDATE wallets_wallet SET currency = 'inr' WHERE id = 3")
+    ledger_fixture.execute(pair.extracted, "UPDATE ledger_entry SET currency = 'inr' "
+                                           "WHERE account = 'wallet:3'")
+    ledger_fixture.execute(pair.extracted, "UPDATE ledger_transaction SET currency = 'inr' "
+                                           "WHERE wallet_id = 3")
+    results = run(pair)
+    assert results[balances.BALANCES].status == CLEAN
+    assert results[balances.WALLET_BALANCES].status == CLEAN

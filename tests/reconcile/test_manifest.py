@@ -94,3 +94,51 @@ def test_clean_runs_on_an_older_mapping_do_not_count() -> None:
     chain = [*old, SignedManifest(newer, mf.sign(newer, KEY))]
     cert = mf.evaluate_certificate("ledger", chain, KEY, 3)
     assert (cert.verdict, cert.consecutive_clean) == (Verdict.INSUFFICIENT, 1)
+
+
+def chain_with_modes(modes: list[str]) -> list[SignedManifest]:
+    chain: list[SignedManifest] = []
+    previous = mf.GENESIS
+    for seq, mode in enumerate(modes, start=1):
+        comparisons = [{"name": n, "status": "clean", "complete": True,
+                        "coverage": {"mode": mode if n == "transactions" else "full"}}
+                       for n in EXPECTED]
+        m = mf.build_manifest(run_id=300 + seq, capability="ledger", sequence=seq,
+                              status="clean", mapping_source="ledger.toml", mapping_hash="m1",
+                              started_at="s", finished_at="f", comparisons=comparisons,
+                              expected=EXPECTED, previous_hash=previous)
+        chain.append(SignedManifest(m, mf.sign(m, KEY)))
+        previous = chain[-1].hash
+    return chain
+
+
+@pytest.mark.parametrize(("modes", "verdict"), [
+    (["full", "incremental", "incremental"], Verdict.PASS),
+    (["incremental", "full", "incremental"], Verdict.PASS),
+    (["full", "incremental", "incremental", "incremental"], Verdict.INSUFFICIENT),
+])
+def test_a_pass_rests_on_at_least_one_full_run_in_the_streak(modes: list[str],
+                                                              verdict: Verdict) -> None:
+    chain = chain_with_modes(modes)
+    assert chain[1].manifest["coverage"]["mode"] == modes[1]
+    cert = mf.evaluate_certificate("ledger", chain, KEY, required_runs=3)
+    assert cert.verdict is verdict, cert.reason
+
+
+ROWS = [("transactions", "mismatch", "3", "reference", "ref-3", "x", None, False),
+        ("transactions", "missing_in_extracted", "9", "", "1", "0", None, False)]
+
+
+def test_the_discrepancy_digest_is_order_free_and_verification_finds_an_edit() -> None:
+    digest = mf.discrepancy_digest(ROWS)
+    assert digest == mf.discrepancy_digest(list(reversed(ROWS))) and digest["count"] == 2
+    m = mf.build_manifest(run_id=7, capability="ledger", sequence=1, status="breaks",
+                          mapping_source="l", mapping_hash="m", started_at="s", finished_at="f",
+                          comparisons=[], expected=[], previous_hash=mf.GENESIS,
+                          discrepancies=digest)
+    chain = [SignedManifest(m, mf.sign(m, KEY))]
+    assert mf.verify_chain(chain, KEY, {7: digest}) == []
+    edited = [(*ROWS[0][:5], "y", *ROWS[0][6:]), ROWS[1]]
+    for stored in (mf.discrepancy_digest(edited), mf.discrepancy_digest(ROWS[:1]), None):
+        found = mf.verify_chain(chain, KEY, {} if stored is None else {7: stored})
+        assert len(found) == 1 and "discrepancy rows changed" in found[0]

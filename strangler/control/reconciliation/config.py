@@ -6,6 +6,9 @@ Until strangler.config carries them, these ``STRANGLER_RECONCILE_*`` variables a
     EXTRACTED_URL      extracted ledger database (no default: a run without it is incomplete)
     SIGNING_KEY        manifest HMAC key (default: derived from STRANGLER_SECRET_KEY)
     CERTIFICATE_RUNS   consecutive clean runs a PASS needs (default 7)
+    FULL_EVERY         a comparison reads every row at least once in this many runs; the
+                       runs between are incremental (default: CERTIFICATE_RUNS, so every
+                       streak a PASS rests on holds a full run; 1: always full)
     HOLD_FILE          test seam: after each completed comparison, wait while this file exists
 """
 
@@ -30,6 +33,11 @@ class ReconcileConfig:
     signing_key: bytes
     certificate_runs: int
     hold_file: str | None
+    full_every: int = 0  # 0: as certificate_runs
+
+    @property
+    def full_interval(self) -> int:
+        return self.full_every or self.certificate_runs
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ReconcileConfig:
@@ -39,6 +47,10 @@ class ReconcileConfig:
         if not runs_text.isdigit() or int(runs_text) < 1:
             raise ConfigError(f"{PREFIX}CERTIFICATE_RUNS={runs_text!r} is not a whole number of at "
                               f"least 1. Set it (default {DEFAULT_CERTIFICATE_RUNS}) or unset it.")
+        every = env.get(PREFIX + "FULL_EVERY", "").strip() or runs_text
+        if not every.isdigit() or int(every) < 1:
+            raise ConfigError(f"{PREFIX}FULL_EVERY={every!r} is not a whole number of at least 1. "
+                              "Set it (1 = every run full; default CERTIFICATE_RUNS) or unset it.")
         key = env.get(PREFIX + "SIGNING_KEY", "").strip()
         return cls(
             legacy_url=env.get(PREFIX + "LEGACY_URL", "").strip() or settings.monolith_database_url,
@@ -46,4 +58,5 @@ class ReconcileConfig:
             signing_key=derive_key(key or settings.secret_key),
             certificate_runs=int(runs_text),
             hold_file=env.get(PREFIX + "HOLD_FILE", "").strip() or None,
+            full_every=int(every),
         )

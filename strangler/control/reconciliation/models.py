@@ -114,3 +114,25 @@ class DiscrepancyAction(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionError("discrepancy actions are an audit trail: they are never deleted")
+
+
+class SegmentBaseline(models.Model):
+    """The clean first-level segments one run verified or carried for one comparison.
+
+    The next run of the capability may skip those still provably unchanged on both sides
+    (``reconcile.incremental``). ``digest`` is also in the run's signed manifest, so a
+    baseline edited here is refused rather than trusted.
+    """
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="baselines")
+    comparison = models.CharField(max_length=120)
+    data = models.JSONField(help_text="reconcile.incremental.to_json of the kept segments")
+    digest = models.CharField(max_length=64, help_text="sha256 of data, as in the manifest")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint(
+            fields=["run", "comparison"], name="reconciliation_baseline_per_step")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.comparison}: {len(self.data.get('segments', []))} segments"

@@ -7,6 +7,11 @@ checkpoint are run, each one's discrepancies committed together with its checkpo
 entry, and only after all of them does the run get its status, manifest and signature.
 A process killed half-way leaves a ``running`` run with a partial checkpoint; the next
 ``execute_run`` resumes it. No path marks a run ``clean`` before every comparison is done.
+
+Row comparisons keep their clean segments (``SegmentBaseline``, digest in the signed
+manifest) and the next run is incremental on them, unless a full run was asked for, the
+``full_every`` policy wants one, or the kept segments do not match the manifest that
+signed them. Certificates recompute each run's discrepancy digest from the stored rows.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.utils import timezone
 
-from reconcile import balances
+from reconcile import balances, incremental
 from reconcile import manifest as mf
 from reconcile.bootstrap import check_against, run_comparison
 from reconcile.check import CheckedComparison
@@ -50,6 +55,7 @@ from strangler.control.reconciliation.models import (
     Discrepancy,
     DiscrepancyAction,
     ReconciliationRun,
+    SegmentBaseline,
 )
 
 MAPPINGS: dict[str, Path] = {"ledger": LEDGER}  # capability -> mapping shipped with the toolkit
@@ -68,8 +74,11 @@ def steps_of(mapping: Mapping) -> list[str]:
 
 
 def start_run(capability: str, *, requested_by: str, mapping_path: Path | str | None = None,
-              enqueue: bool = False) -> ReconciliationRun:
-    """A queued run; with ``enqueue`` its task is sent once the run is committed."""
+              enqueue: bool = False, full: bool = False) -> ReconciliationRun:
+    """A queued run; with ``enqueue`` its task is sent once the run is committed.
+
+    ``full``: compare every row even where an incremental run would be allowed.
+    """
     path = Path(mapping_path) if mapping_path else MAPPINGS.get(capability)
     if path is None:
         raise UnknownCapabilityError(
@@ -84,7 +93,8 @@ def start_run(capability: str, *, requested_by: str, mapping_path: Path | str | 
     with transaction.atomic(using=db):
         run = ReconciliationRun.objects.create(
             capability=capability, mapping_source=str(path), mapping_hash=mapping.version_hash,
-            requested_by=requested_by, checkpoint={"done": {}, "steps": steps_of(mapping)})
+            requested_by=requested_by,
+            checkpoint={"done": {}, "steps": steps_of(mapping), "full": full})
         if enqueue:
             from strangler.control.reconciliation.tasks import run_reconciliation
 
@@ -150,7 +160,7 @@ def _execute(run: ReconciliationRun, legacy_url: str, extracted_url: str | None,
     todo = [s for s in steps if s not in done]
     if progress:
         progress(len(steps) - len(todo), len(steps), "")
-    for result in _results(mapping, todo, legacy_url, extracted_url, run):
+    for result in _results(mapping, todo, legacy_url, extracted_url, run, config):
         _record(run, result)
         if progress:
             progress(len(run.checkpoint["done"]), len(steps), result.comparison)
@@ -162,7 +172,7 @@ def _execute(run: ReconciliationRun, legacy_url: str, extracted_url: str | None,
 
 
 def _results(mapping: Mapping, todo: Sequence[str], legacy_url: str, extracted_url: str | None,
-             run: ReconciliationRun) -> Iterator[RunResult]:
+             run: ReconciliationRun, config: ReconcileConfig) -> Iterator[RunResult]:
     """One result per step, lazily, so each is checkpointed before the next starts."""
     def unreadable(name: str, reason: str) -> RunResult:
         result = RunResult(run.capability, name, run.mapping_source, run.mapping_hash,
@@ -193,17 +203,66 @@ def _results(mapping: Mapping, todo: Sequence[str], legacy_url: str, extracted_u
                     problem = str(exc)
                     yield unreadable(name, problem)
                     continue
-            yield run_comparison(checked[name], legacy_url, extracted_url)
+            baseline, why = baseline_for(run, name, config)
+            result = run_comparison(checked[name], legacy_url, extracted_url, baseline=baseline,
+                                    keep=True, label=str(run.pk))
+            if baseline is None and why:
+                result.coverage.reason = why
+            yield result
+
+
+def baseline_for(run: ReconciliationRun, comparison: str,
+                 config: ReconcileConfig) -> tuple[incremental.Baseline | None, str]:
+    """The kept segments ``run`` may rest on for ``comparison``, or None and why not."""
+    if run.checkpoint.get("full"):
+        return None, "a full run was requested"
+    earlier = (ReconciliationRun.objects.filter(capability=run.capability,
+                                                sequence__isnull=False)
+               .exclude(pk=run.pk).order_by("-sequence"))
+    kept = (SegmentBaseline.objects.filter(run__capability=run.capability, comparison=comparison,
+                                           run__sequence__isnull=False)
+            .select_related("run").order_by("-run__sequence").first())
+    if kept is None:
+        return None, "no earlier clean segments"
+    window = config.full_interval - 1
+    recent = [r.manifest or {} for r in earlier[:window]] if window > 0 else []
+    if not any(_mode_of(m, comparison) == incremental.FULL for m in recent):
+        return None, (f"one run in every {config.full_interval} compares every row "
+                      "(STRANGLER_RECONCILE_FULL_EVERY)")
+    source = kept.run
+    entry: dict[str, Any] = next((c for c in (source.manifest or {}).get("comparisons", [])
+                  if c.get("name") == comparison), {})
+    signed = source.manifest is not None and mf.sign(source.manifest, config.signing_key) == \
+        source.signature
+    recorded = entry.get("coverage", {}).get("kept_segments")
+    if not signed or recorded != kept.digest or incremental.digest(kept.data) != kept.digest:
+        return None, (f"the segments kept by run {source.pk} do not match its signed manifest; "
+                      "they were not trusted")
+    return incremental.from_json(kept.data, basis=str(source.pk)), ""
+
+
+def _mode_of(manifest: dict[str, Any], comparison: str) -> str | None:
+    for entry in manifest.get("comparisons", []):
+        if entry.get("name") == comparison:
+            return str(entry.get("coverage", {}).get("mode", incremental.FULL))
+    return None
 
 
 def _record(run: ReconciliationRun, result: RunResult) -> None:
-    """A step's discrepancies and its checkpoint entry, in one transaction."""
+    """A step's discrepancies, kept segments and checkpoint entry, in one transaction."""
     with transaction.atomic(using=control_db()):
         # A step is recorded once; should an earlier attempt have committed rows without its
         # checkpoint (it cannot, but this is cheap), they are replaced, not doubled.
         Discrepancy.objects.filter(run=run, comparison=result.comparison).delete()
         Discrepancy.objects.bulk_create(discrepancy_rows(run, result), batch_size=1000)
-        run.checkpoint["done"][result.comparison] = mf.comparison_entry(result)
+        SegmentBaseline.objects.filter(run=run, comparison=result.comparison).delete()
+        digest = None
+        if result.baseline is not None:
+            data = incremental.to_json(result.baseline)
+            digest = incremental.digest(data)
+            SegmentBaseline.objects.create(run=run, comparison=result.comparison, data=data,
+                                           digest=digest)
+        run.checkpoint["done"][result.comparison] = mf.comparison_entry(result, digest)
         run.save(update_fields=["checkpoint"])
 
 
@@ -255,7 +314,9 @@ def _finish(run: ReconciliationRun, status: str, config: ReconcileConfig, error:
             mapping_source=run.mapping_source, mapping_hash=run.mapping_hash,
             started_at=(run.started_at or run.finished_at).isoformat(),
             finished_at=run.finished_at.isoformat(), comparisons=list(done.values()),
-            expected=run.checkpoint.get("steps", list(done)), previous_hash=run.previous_hash)
+            expected=run.checkpoint.get("steps", list(done)), previous_hash=run.previous_hash,
+            discrepancies=mf.discrepancy_digest(
+                Discrepancy.objects.filter(run=run).values_list(*DIGESTED).iterator()))
         run.signature = mf.sign(run.manifest, config.signing_key)
         run.save()
 
@@ -272,16 +333,38 @@ def resumable_runs() -> list[int]:
 
 
 # -- certificate ---------------------------------------------------------------------------
+# What a manifest's discrepancy digest covers, in this order (see mf.discrepancy_digest).
+DIGESTED = ("comparison", "category", "key", "column", "legacy_value", "extracted_value",
+            "difference", "pending")
+
+
 def chain(capability: str) -> list[mf.SignedManifest]:
     runs = ReconciliationRun.objects.filter(capability=capability, sequence__isnull=False)
     return [mf.SignedManifest(r.manifest or {}, r.signature) for r in runs.order_by("sequence")]
+
+
+def stored_digests(capability: str) -> dict[int, dict[str, Any]]:
+    """Per chained run, the digest of its discrepancy rows as they are stored now."""
+    rows: dict[int, list[tuple[Any, ...]]] = {}
+    runs = ReconciliationRun.objects.filter(capability=capability, sequence__isnull=False)
+    for run_id, *row in Discrepancy.objects.filter(run__in=runs).values_list(
+            "run_id", *DIGESTED).iterator():
+        rows.setdefault(int(run_id), []).append(tuple(row))
+    return {run_id: mf.discrepancy_digest(found) for run_id, found in rows.items()}
+
+
+def verify(capability: str, config: ReconcileConfig | None = None) -> list[str]:
+    """Everything wrong with the capability's signed history; empty when it is intact."""
+    config = config or ReconcileConfig.from_environ()
+    return mf.verify_chain(chain(capability), config.signing_key, stored_digests(capability))
 
 
 def certificate(capability: str, required_runs: int | None = None,
                 config: ReconcileConfig | None = None) -> mf.Certificate:
     config = config or ReconcileConfig.from_environ()
     return mf.evaluate_certificate(capability, chain(capability), config.signing_key,
-                                   required_runs or config.certificate_runs)
+                                   required_runs or config.certificate_runs,
+                                   stored_digests(capability))
 
 
 # -- finance sign-off ----------------------------------------------------------------------
