@@ -167,6 +167,9 @@ class _Checker:
             raise self.fail(expr.line, f"{expr.column} has type "
                             f"{info.type_name if info else '?'} which cannot be compared",
                             "compare integer, numeric, text, timestamp or boolean columns")
+        if expr.empty_as_null and (base != "text" or expr.codes or expr.unit):
+            raise self.fail(expr.line, f"empty_as_null needs a plain text column, {expr.column} is "
+                            f"{base}", "remove empty_as_null or apply it to a text column")
         if expr.codes:
             return Kind("text")
         if expr.unit:
@@ -183,7 +186,7 @@ class _Checker:
         kinds = []
         for side in ("legacy", "extracted"):
             expr: Expr = getattr(spec, side)
-            if expr.column is None or expr.codes or expr.unit:
+            if expr.column is None or expr.codes or expr.unit or expr.empty_as_null:
                 raise self.fail(spec.line, f"key {spec.name!r} must be a plain column on "
                                 f"the {side} side", "key on identifier columns, untransformed")
             kind = self.expr_kind(side, expr).kind

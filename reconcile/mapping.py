@@ -51,6 +51,7 @@ class Expr:
     template: str | None = None  # "wallet:{t.wallet_id}", "{t.txn_type|txn_kind}"
     line: int | None = None
     by_leg: tuple[tuple[str, str], ...] = ()  # (leg name, template) for fanned-out rows
+    empty_as_null: bool = False  # a text side's "" means absent (legacy NOT NULL text columns)
 
     def references(self) -> list[str]:
         refs = [self.column] if self.column else []
@@ -343,10 +344,14 @@ class _Parser:
         if not isinstance(raw, dict):
             raise self.fail(line, f"column {name!r} has no {side} side",
                             f'add {side} = "alias.column" or an inline table with transforms')
-        unknown = set(raw) - {"column", "codes", "unit", "negative_when", "template"}
+        unknown = set(raw) - {"column", "codes", "unit", "negative_when", "template", "empty_as_null"}
         if unknown:
             raise self.fail(line, f"unknown transform(s) {sorted(unknown)} for {name!r}",
-                            "use column, codes, unit, negative_when or template")
+                            "use column, codes, unit, negative_when, empty_as_null or template")
+        empty_as_null = raw.get("empty_as_null", False)
+        if not isinstance(empty_as_null, bool):
+            raise self.fail(line, f"empty_as_null of {name!r} must be true or false",
+                            "write empty_as_null = true")
         template = raw.get("template")
         if template is not None:
             if set(raw) != {"template"}:
@@ -383,4 +388,4 @@ class _Parser:
                 raise self.fail(line, "negative_when needs { column = ..., in = [...] }",
                                 'write negative_when = { column = "t.txn_type", in = [2, 4] }')
             parsed.append(Condition(self.ref(cond.get("column"), line), tuple(cond["in"])))
-        return Expr(column, code_map, unit, tuple(parsed), None, line)
+        return Expr(column, code_map, unit, tuple(parsed), None, line, empty_as_null=empty_as_null)

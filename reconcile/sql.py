@@ -307,6 +307,8 @@ def _expr(checked: CheckedComparison, side: str, expr: Expr) -> str:
     if expr.codes:
         return _codes(checked, side, expr.column, expr.codes)
     value = ref_sql(expr.column)
+    if expr.empty_as_null:
+        value = f"nullif({value}, '')"
     if expr.unit:
         # Multiplying by 0.01 gives exactly 2 decimal places, cheaper than dividing by 100.
         value = f"({value} * 0.{'0' * (UNITS[expr.unit] - 1)}1)"

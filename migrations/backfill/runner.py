@@ -195,14 +195,8 @@ def run_backfill(capability: str, legacy_url: str, ledger_url: str,
             while last < checkpoint.target_id:
                 upper = min(last + opts.chunk_rows, checkpoint.target_id)
                 images = legacy.execute(_READ[checkpoint.phase], (last, upper)).fetchall()
-                with ledger.transaction():
-                    _merge(ledger, checkpoint.phase, images, last)
-                    done += len(images)
-                    ledger.execute(
-                        "UPDATE strangler_backfill_checkpoint SET last_id = %s, rows_done = %s,"
-                        " updated_at = clock_timestamp(), finished_at = CASE WHEN %s >= target_id"
-                        " THEN clock_timestamp() END WHERE capability = %s AND phase = %s",
-                        (upper, done, upper, capability, checkpoint.phase))
+                _chunk(ledger, capability, checkpoint.phase, images, (last, upper), done + len(images))
+                done += len(images)
                 last, chunks, copied = upper, chunks + 1, copied + len(images)
                 if progress is not None:
                     progress(checkpoint.phase, done, checkpoint.rows_total)
@@ -216,6 +210,31 @@ def run_backfill(capability: str, legacy_url: str, ledger_url: str,
                                " AND phase = %s", (capability, checkpoint.phase))
         return BackfillReport(capability, tuple(_checkpoints(ledger, capability)), chunks, copied,
                               paused, throttle.p95())
+
+
+def _chunk(ledger: psycopg.Connection[Any], capability: str, phase: str,
+           images: list[tuple[Any, ...]], span: tuple[int, int], done: int, attempts: int = 5) -> None:
+    """Merge one chunk and move the checkpoint, in one transaction; retried on a deadlock.
+
+    The live consumer moves the same wallets' balances in its own order while the
+    backfill folds them: PostgreSQL breaks the cycle by failing one side, and the chunk,
+    idempotent, is simply merged again.
+    """
+    last, upper = span
+    for attempt in range(1, attempts + 1):
+        try:
+            with ledger.transaction():
+                _merge(ledger, phase, images, last)
+                ledger.execute(
+                    "UPDATE strangler_backfill_checkpoint SET last_id = %s, rows_done = %s,"
+                    " updated_at = clock_timestamp(), finished_at = CASE WHEN %s >= target_id"
+                    " THEN clock_timestamp() END WHERE capability = %s AND phase = %s",
+                    (upper, done, upper, capability, phase))
+            return
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+            if attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
 
 
 def _start(legacy: psycopg.Connection[Any], ledger: psycopg.Connection[Any], capability: str) -> None:

@@ -124,6 +124,9 @@ def test_column_neither_compared_nor_ignored_is_refused() -> None:
     ('unit = "paise"', 'unit = "cents"', "unknown unit"),
     ('tolerance = "0"', 'tolerance = "-1"', "negative"),
     ('extracted = "x.wallet_id"', 'extracted = "wallet_id"', "not a column reference"),
+    ('empty_as_null = true', 'empty_as_null = "yes"', "must be true or false"),
+    ('legacy = { column = "t.reference", empty_as_null = true }',
+     'legacy = { column = "t.amount", empty_as_null = true }', "needs a plain text column"),
 ])
 def test_malformed_declarations_are_refused_with_their_line(old: str, new: str,
                                                             needle: str) -> None:

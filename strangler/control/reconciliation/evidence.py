@@ -13,7 +13,7 @@ from strangler.control.reconciliation.config import ReconcileConfig
 from strangler.control.routing import evidence
 from strangler.control.routing.gates import Evidence, Verdict
 
-RECONCILED_AS = {"wallets": "ledger", "wallets.transactions": "ledger"}
+RECONCILED_AS = {"wallets": "ledger", "wallets.balance": "ledger", "wallets.transactions": "ledger"}
 _VERDICTS = {"pass": Verdict.OK, "fail": Verdict.FAILED, "insufficient": Verdict.INSUFFICIENT}
 
 
