@@ -3,6 +3,9 @@
 Pure. Paths are generalised (``/results/3/amount`` -> ``/results/*/amount``) so one
 bug is one group however many items it touches. Each group keeps a bounded
 number of redacted samples. Latencies are summarised as p50/p95/p99 per side.
+Before counting, ``shadow.noise.noise_rates`` judges each noisy path over the whole
+set (Diffy's rule): candidate differences at a path whose rate does not exceed the
+noise rate there become noise, so the match rate counts only what is the candidate's.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shadow.noise import generalise
+from shadow.noise import NoiseRates, generalise, noise_rates
 from shadow.observation import EffectParity, Observation, Outcome
 from shadow.redact import redact
 
@@ -52,6 +55,7 @@ class Summary:
     candidate_ms: list[float] = field(default_factory=list)
     timeline: dict[datetime, list[int]] = field(default_factory=dict)  # bucket -> [matched, total]
     capabilities: set[str] = field(default_factory=set)
+    noise_rates: NoiseRates = field(default_factory=lambda: NoiseRates({}))
 
     @property
     def match_rate(self) -> float | None:
@@ -79,9 +83,11 @@ def bucket_of(at: datetime, width: timedelta) -> datetime:
 
 
 def aggregate(observations: Iterable[Observation], bucket: timedelta = timedelta(hours=1),
-              max_samples: int = MAX_SAMPLES) -> Summary:
-    summary = Summary()
-    for obs in observations:
+              max_samples: int = MAX_SAMPLES, rates: NoiseRates | None = None) -> Summary:
+    """Count and group ``observations``; ``rates`` (default: from these observations) judges noisy paths."""
+    observations = list(observations)
+    summary = Summary(noise_rates=rates if rates is not None else noise_rates(observations))
+    for obs in map(summary.noise_rates.apply, observations):
         summary.total += 1
         summary.capabilities.add(obs.capability)
         summary.outcomes[str(obs.outcome)] += 1
@@ -89,7 +95,7 @@ def aggregate(observations: Iterable[Observation], bucket: timedelta = timedelta
         slot = summary.timeline.setdefault(bucket_of(obs.observed_at, bucket), [0, 0])
         slot[0] += obs.matched
         slot[1] += 1
-        summary.flags.update(obs.flags)
+        summary.flags.update(obs.plain_flags)
         if obs.effects in (EffectParity.PARITY, EffectParity.DIFF):
             summary.effect_checked += 1
             summary.effect_diffs += obs.effects is EffectParity.DIFF

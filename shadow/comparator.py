@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from shadow.diff import Difference, Side, compare
-from shadow.noise import NoiseModel, cancel
-from shadow.observation import EffectParity, Observation, Outcome
+from shadow.noise import NoiseModel, cancel, generalise
+from shadow.observation import EffectParity, Observation, Outcome, noise_flags
 from shadow.rules import CapabilityRules
 from shadow.side_effects import Effect, compare_effects
 
@@ -58,13 +58,15 @@ def observe(request: Request, primary: Side, candidate: Side | None, secondary: 
         else:
             effect_diffs = compare_effects(effects.primary, effects.candidate, rules)
             if effects.secondary is not None:
+                # cancelled below with the response's noise, so they are kept in ``cancelled``
+                # (the per-path noise rates count them) rather than dropped here
                 effect_noise = compare_effects(effects.primary, effects.secondary, rules)
-            effect_diffs, _ = cancel(effect_diffs, effect_noise)
             parity = EffectParity.DIFF if effect_diffs else EffectParity.PARITY
             differences.extend(effect_diffs)
     if secondary is not None:
         noise_diffs = [*compare(primary, secondary, rules).differences, *effect_noise]
         noise.learn(request.capability, noise_diffs)
+        flags |= noise_flags(generalise(d.path) for d in noise_diffs)  # for per-path noise rates
         real, cancelled = cancel(differences, noise_diffs)
     else:
         flags.add("no_secondary")

@@ -10,6 +10,7 @@ Pure apart from ``parse_rules_file`` reading its one file. File format::
     sample_percent = 100               # share of requests copied to the candidate, 0..100
     timeout_ms = 2000                  # candidate (and secondary) answer deadline
     dry_run = true                     # candidate supports X-Strangler-Shadow: writes are shadowed
+    candidate = "http://127.0.0.1:8001"  # where copies go (default: the proxy's extracted upstream)
     ignore = ["/results/*/updated_at"]
     unordered = [{ path = "/results", key = "id" }]
     numeric = [{ path = "/**/rate", tolerance = 0.001 }]
@@ -108,6 +109,7 @@ class CapabilityRules:
     side_effects_ignore: tuple[PathPattern, ...] = ()
     accepted: tuple[AcceptedDifference, ...] = ()
     max_body: int = 1024 * 1024  # bodies over this are compared by hash and size, and flagged
+    candidate: str | None = None  # base URL of this capability's candidate; None: the sink's default
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ _LIST_KEYS = {
     "headers",
     "side_effects_ignore",
 }
-_KEYS = _LIST_KEYS | {"sample_percent", "timeout_ms", "dry_run", "max_body"}
+_KEYS = _LIST_KEYS | {"sample_percent", "timeout_ms", "dry_run", "max_body", "candidate"}
+_URL = re.compile(r"^https?://[^/\s]+/?$")
 
 
 class _Reader:
@@ -240,6 +243,13 @@ class _Reader:
                 "write dry_run = true",
                 self.line_of("dry_run", at),
             )
+        candidate = body.get("candidate", base.candidate)
+        if candidate is not None and (not isinstance(candidate, str) or not _URL.match(candidate)):
+            raise self.fail(
+                f"{where}: candidate {candidate!r} is not a base URL",
+                'write e.g. candidate = "http://127.0.0.1:8001"',
+                self.line_of("candidate", at),
+            )
         headers = tuple(str(h).lower() for h in body.get("headers", base.headers))
         return CapabilityRules(
             name=name,
@@ -259,6 +269,7 @@ class _Reader:
             + tuple(self.path(p, where, at) for p in body.get("side_effects_ignore", [])),
             accepted=base.accepted + tuple(self.accepted(e, where, at) for e in body.get("accept", [])),
             max_body=max_body,
+            candidate=candidate,
         )
 
     def path(self, raw: Any, where: str, at: int) -> PathPattern:

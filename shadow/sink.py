@@ -3,9 +3,12 @@
 ``consume`` never waits for the candidate: it starts a task, bounded by
 ``max_in_flight``; a copy over the bound is dropped and counted. Per capability
 (from the rules): a sampling share, a timeout, and whether writes may be copied
-(only to candidates declaring dry-run support). Copies carry ``X-Strangler-Shadow``
-— the proxy strips every client-sent ``X-Strangler-*`` header, so clients cannot
-forge it — and the original ``X-Request-ID``. The transport is a seam (httpx).
+(only to candidates declaring dry-run support), and where copies go (``candidate``;
+default ``SinkConfig.candidate_url``). Copies carry ``X-Strangler-Shadow`` — the
+proxy strips every client-sent ``X-Strangler-*`` header, so clients cannot forge
+it — the original ``X-Request-ID`` and the client's ``Host`` (the primary saw that
+Host, so absolute links it builds, e.g. ``next``, must match). The transport is a
+seam (httpx).
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from shadow.diff import Side
 from shadow.noise import NoiseModel
 from shadow.rules import RuleSet
 from shadow.side_effects import HEADER as EFFECTS_HEADER
-from shadow.side_effects import PrimaryEffects, decode_header
+from shadow.side_effects import Effect, PrimaryEffects, decode_header
 from shadow.store import ObservationStore
 
 log = structlog.get_logger("shadow.sink")
 SHADOW_HEADER = "X-Strangler-Shadow"
 _DROP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-                   "upgrade", "content-length", "host", "x-request-id", "expect"})
+                   "upgrade", "content-length", "x-request-id", "expect"})
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,17 @@ class CandidateSink(ShadowSink):
         side = Side(response.status_code, headers, response.content, elapsed)
         return side, "", False, list(response.headers.items())
 
+    async def _actual_effects(self, request_id: str) -> list[Effect] | None:
+        """The monolith's events for the request; None (effects unknown) when they cannot be read."""
+        if self.primary_effects is None:
+            return None
+        try:
+            return await self.primary_effects.for_request(request_id)
+        except Exception as exc:  # no outbox, database down: the response is still worth comparing
+            self.counts["effects_unreadable"] += 1
+            log.warning("shadow.primary_effects_unreadable", request_id=request_id, error=str(exc))
+            return None
+
     async def _observe(self, copy: ShadowCopy) -> None:
         try:
             await self._observe_unguarded(copy)
@@ -145,7 +159,7 @@ class CandidateSink(ShadowSink):
 
     async def _observe_unguarded(self, copy: ShadowCopy) -> None:
         rules = self.rules.for_capability(copy.capability)
-        calls = [self._call(self.config.candidate_url, copy, rules.timeout_s)]
+        calls = [self._call(rules.candidate or self.config.candidate_url, copy, rules.timeout_s)]
         if self.config.secondary_url:
             calls.append(self._call(self.config.secondary_url, copy, rules.timeout_s))
         answers = await asyncio.gather(*calls)
@@ -156,8 +170,7 @@ class CandidateSink(ShadowSink):
                        copy.response_body, getattr(copy, "primary_latency_s", None), copy.truncated)
         effects = None
         if copy.method in WRITE_METHODS and candidate is not None:
-            actual = (await self.primary_effects.for_request(copy.request_id)
-                      if self.primary_effects is not None else None)
+            actual = await self._actual_effects(copy.request_id)
             effects = Effects(actual, decode_header(candidate.headers.get(EFFECTS_HEADER)),
                               None if secondary is None
                               else decode_header(secondary.headers.get(EFFECTS_HEADER)))

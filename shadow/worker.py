@@ -12,7 +12,12 @@ processes). With ``report=True`` the worker also sends each observation back
 (tests, benchmarks) for ``collect()``.
 
 The worker is started with ``spawn``: forking a process that runs threads and
-an event loop is unsafe.
+an event loop is unsafe. ``start()`` waits for it; ``consume`` starts it on the
+first copy instead (in a thread, so the event loop never waits): a proxy with no
+shadow route pays for no process, and copies that arrive while it boots wait in
+the bounded queue. The worker ignores SIGINT (Ctrl-C reaches the whole process
+group): only its parent stops it, with ``close()``, after it has compared and
+stored every copy it was given.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -77,20 +84,50 @@ class ComparatorProcess(ShadowSink):
         self._process = context.Process(target=_worker_main, args=(spec, self._copies, self._reports),
                                         name="shadow-comparator", daemon=True)
         self.worker_counts: dict[str, int] = {}
+        self.worker_pid: int | None = None
+        self._starting: threading.Thread | None = None
+        self._failed = False
 
     def start(self, timeout: float = 60.0) -> None:
         """Start the worker and wait until it reads copies (spawn imports take a second or two)."""
         self._process.start()
-        kind, pid = self._reports.get(timeout=timeout)
+        try:
+            kind, payload = self._reports.get(timeout=timeout)
+        except queue.Empty:
+            kind, payload = "no answer", f"within {timeout:g}s"
         if kind != "ready":
-            raise RuntimeError(f"the comparator worker did not start: {kind}")
-        self.worker_pid: int = pid
+            self._failed = True
+            raise RuntimeError(f"the comparator worker did not start: {kind}: {payload}")
+        self.worker_pid = payload
+
+    def start_in_background(self) -> None:
+        """Start the worker from a thread (idempotent); copies queue up meanwhile."""
+        if self._starting is None and self.worker_pid is None:
+            self._starting = threading.Thread(target=self._start_logged, name="shadow-comparator-start",
+                                              daemon=True)
+            self._starting.start()
+
+    def _start_logged(self) -> None:
+        try:
+            self.start()
+        except Exception as exc:  # a worker that cannot start only drops copies; it must not stop the proxy
+            log.error("shadow.worker_failed_to_start", error=str(exc))
+        else:
+            log.info("shadow.worker_started", pid=self.worker_pid)
+
+    @property
+    def usable(self) -> bool:
+        """Running, or still starting: a copy put on the queue now will be compared."""
+        if self._failed:
+            return False
+        return self.worker_pid is None or self._process.is_alive()
 
     async def consume(self, copy: ShadowCopy) -> None:
         """Admit and forward ``copy`` without waiting; a full queue or a dead worker drops it (counted)."""
         if not admit(copy, self.spec.rules, self.counts):
             return
-        if not self._process.is_alive():
+        self.start_in_background()
+        if not self.usable:
             self.counts["dropped_worker_down"] += 1
             return
         try:
@@ -117,6 +154,10 @@ class ComparatorProcess(ShadowSink):
 
     def close(self, timeout: float = 30.0) -> None:
         """Let the worker finish what it was given, then stop it (terminated after ``timeout``)."""
+        if self._starting is not None:
+            self._starting.join(timeout)  # a worker still booting gets its copies compared too
+        if not self._process.is_alive():
+            self._copies.cancel_join_thread()  # nobody will read what is queued: do not hang at exit
         if self._process.is_alive():
             with contextlib.suppress(queue.Full):
                 self._copies.put(_STOP, timeout=timeout)
@@ -148,6 +189,7 @@ class _ReportingStore(ObservationStore):
 
 
 def _worker_main(spec: WorkerSpec, copies: Any, reports: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop, and flushes first
     try:
         import uvloop
 
@@ -156,8 +198,20 @@ def _worker_main(spec: WorkerSpec, copies: Any, reports: Any) -> None:
         asyncio.run(_serve(spec, copies, reports))
 
 
+def _next_copy(copies: Any) -> Any:
+    """The next copy; the end (``_STOP``) also when the parent died and the queue's pipe broke."""
+    try:
+        return copies.get()
+    except (EOFError, OSError):
+        return _STOP
+
+
 async def _serve(spec: WorkerSpec, copies: Any, reports: Any) -> None:
-    store = spec.store_factory()
+    try:
+        store = spec.store_factory()
+    except Exception as exc:  # e.g. the database is unreachable: say so to the parent, which logs it
+        reports.put(("store_failed", f"{type(exc).__name__}: {exc}"))
+        return
     if spec.report:
         store = _ReportingStore(store, reports)
     sink = CandidateSink(spec.config, spec.rules, store, primary_effects=spec.primary_effects)
@@ -165,7 +219,7 @@ async def _serve(spec: WorkerSpec, copies: Any, reports: Any) -> None:
     reports.put(("ready", os.getpid()))
     try:
         while True:
-            copy = await loop.run_in_executor(None, copies.get)  # a blocking read, off the loop
+            copy = await loop.run_in_executor(None, _next_copy, copies)  # a blocking read, off the loop
             if copy is _STOP:
                 break
             await sink.wait_for_room()  # the bounded queue in front is where copies are dropped

@@ -81,7 +81,12 @@ class ShadowTee:
         if self.sink is not None and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._consume(self.sink))
 
-    async def stop(self) -> None:
+    async def stop(self, drain_timeout: float = 2.0) -> None:
+        """Hand the copies still queued to the sink (a bounded wait: sinks never block), then stop."""
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(drain_timeout):
+                    await self.queue.join()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -95,3 +100,5 @@ class ShadowTee:
                 await sink.consume(copy)
             except Exception:  # a broken sink must not stop the tee; it is logged and skipped
                 log.exception("shadow.sink_failed", request_id=copy.request_id)
+            finally:
+                self.queue.task_done()

@@ -6,7 +6,7 @@ from html import escape
 
 from shadow.aggregate import Summary
 from shadow.evidence import GateEvidence
-from shadow.report.common import ms, pct, short
+from shadow.report.common import ms, noise_rows, pct, short
 
 WIDTH, HEIGHT, PAD = 640, 200, 30
 
@@ -45,6 +45,12 @@ def render(summary: Summary, evidence: GateEvidence, title: str, fail_under: flo
             f"<tr><td>{escape(g.capability)}</td><td><code>{escape(g.path)}</code></td>"
             f"<td>{escape(g.kind)}</td><td>{g.count}</td><td><ul>{samples}</ul></td></tr>"
         )
+    noise = "".join(
+        f"<tr><td>{escape(r['capability'])}</td><td><code>{escape(r['path'])}</code></td>"
+        f"<td>{r['samples']}</td><td>{pct(r['noise_rate'])}</td><td>{pct(r['candidate_rate'])}</td>"
+        f"<td>{r['verdict']}</td></tr>"
+        for r in noise_rows(summary)
+    )
     latency = "".join(
         f"<tr><td>{q}</td><td>{ms(r['primary'])}</td><td>{ms(r['candidate'])}</td></tr>"
         for q, r in summary.latency().items()
@@ -63,6 +69,11 @@ Gate evidence: <b>{escape(evidence.verdict)}</b> — {escape(evidence.detail)}</
 <h2>Top differing paths</h2>
 <table><tr><th>capability</th><th>path</th><th>kind</th><th>count</th><th>samples</th></tr>
 {"".join(rows) or '<tr><td colspan="5">No differences.</td></tr>'}</table>
+<h2>Noise rate per path</h2>
+<p>How often primary and secondary disagree per field; a candidate difference counts only above it.</p>
+<table><tr><th>capability</th><th>path</th><th>samples</th><th>noise rate</th><th>candidate rate</th>
+<th>verdict</th></tr>
+{noise or '<tr><td colspan="6">No noise seen (or no secondary).</td></tr>'}</table>
 <h2>Latency</h2>
 <table><tr><th></th><th>primary</th><th>candidate</th></tr>{latency}</table>
 </body></html>

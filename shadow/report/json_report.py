@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 from shadow.aggregate import Summary
 from shadow.evidence import GateEvidence
+from shadow.report.common import noise_rows
 
 
 def as_dict(
@@ -25,6 +26,7 @@ def as_dict(
         "latency_ms": summary.latency(),
         "differences": [asdict(g) for g in summary.top_groups(100)],
         "noise_cancelled": dict(summary.noise),
+        "noise_rates": noise_rows(summary, 100),
         "accepted": dict(summary.accepted),
         "timeline": [
             {"at": at.isoformat(), "matched": m, "total": t}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shadow.aggregate import Summary
 from shadow.evidence import GateEvidence
-from shadow.report.common import ms, pct, short
+from shadow.report.common import ms, noise_rows, pct, short
 
 
 def _cell(text: str) -> str:
@@ -49,4 +49,17 @@ def render(summary: Summary, evidence: GateEvidence, title: str, fail_under: flo
     if summary.noise:
         lines += ["", "## Noise cancelled (primary and secondary disagree too)", ""]
         lines += [f"- `{path}`: {count}" for path, count in summary.noise.most_common(20)]
+    lines += _noise_rates(summary)
     return "\n".join(lines) + "\n"
+
+
+def _noise_rates(summary: Summary) -> list[str]:
+    rows = noise_rows(summary)
+    if not rows:
+        return []
+    lines = ["", "## Noise rate per path (a candidate difference counts only above it)", "",
+             "| capability | path | samples | noise rate | candidate rate | verdict |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {_cell(r['capability'])} | `{_cell(r['path'])}` | {r['samples']} | {pct(r['noise_rate'])} "
+              f"| {pct(r['candidate_rate'])} | {r['verdict']} |" for r in rows]
+    return lines

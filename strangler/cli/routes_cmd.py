@@ -85,6 +85,7 @@ def register(subparsers: Any) -> None:
     proxy.add_argument("--extracted-url", help="default: the monolith (until extracted services exist)")
     proxy.add_argument("--metrics-port", type=int,
                        help="Prometheus /metrics of instance i on METRICS_PORT + i (off by default)")
+    _shadow_args(proxy)
     proxy.set_defaults(handler=cmd_proxy)
 
     control = subparsers.add_parser("control-plane", help="migrate and serve the control plane API and admin")
@@ -98,6 +99,33 @@ def register(subparsers: Any) -> None:
     create.add_argument("name")
     create.add_argument("--permissions", default="read", help="comma list of read,flip,force")
     create.set_defaults(handler=cmd_token_create)
+
+
+def _shadow_args(proxy: argparse.ArgumentParser) -> None:
+    """The comparator's options: shadow copies are compared and stored unless --no-shadow."""
+    shadow = proxy.add_argument_group("shadow comparison (capabilities in mode shadow)")
+    shadow.add_argument("--no-shadow", action="store_true", help="do not compare shadow copies")
+    shadow.add_argument("--shadow-rules", help="diff rules TOML file (see shadow.rules)")
+    shadow.add_argument("--shadow-secondary-url",
+                        help="a second monolith instance for noise cancellation (default: none)")
+    shadow.add_argument("--shadow-effects-database-url",
+                        help="database whose ACL outbox holds the monolith's events, to compare shadowed "
+                             "writes' side effects (default: the configured monolith database)")
+    shadow.add_argument("--shadow-token", help="value of X-Strangler-Shadow sent to candidates")
+
+
+def shadow_argv(args: argparse.Namespace, monolith_database_url: str) -> list[str]:
+    """``python -m routing_proxy`` options for the comparator, from ``strangler proxy``'s."""
+    if args.no_shadow:
+        return []
+    argv = ["--shadow-compare",
+            "--shadow-effects-database-url", args.shadow_effects_database_url or monolith_database_url]
+    for option, value in (("--shadow-rules", args.shadow_rules),
+                          ("--shadow-secondary-url", args.shadow_secondary_url),
+                          ("--shadow-token", args.shadow_token)):
+        if value:
+            argv += [option, value]
+    return argv
 
 
 def _actor(parser: argparse.ArgumentParser) -> None:
@@ -269,6 +297,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 # -- processes ---------------------------------------------------------------------------
 def cmd_proxy(args: argparse.Namespace) -> int:
+    if args.shadow_rules:
+        from shadow.rules import parse_rules_file
+
+        parse_rules_file(args.shadow_rules)  # a broken file stops here, with file and line, not in N children
     setup_control_plane()  # the schema the proxies read and write must exist
     settings = get_settings()
     if args.instances < 1:
@@ -276,7 +308,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     monolith = args.monolith_url or settings.monolith_url
     argv = [sys.executable, "-m", "routing_proxy", "--control-database-url", settings.control_database_url,
             "--port", str(args.port), "--monolith-url", monolith,
-            "--extracted-url", args.extracted_url or monolith, "--log-format", settings.log_format]
+            "--extracted-url", args.extracted_url or monolith, "--log-format", settings.log_format,
+            *shadow_argv(args, settings.monolith_database_url)]
     if args.instances > 1:
         argv.append("--reuse-port")
     def instance_argv(i: int) -> list[str]:

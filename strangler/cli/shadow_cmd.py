@@ -100,11 +100,27 @@ def _emit(args: argparse.Namespace, observations: list[Any], title: str) -> int:
     return EXIT_PASS if passed(summary, args.fail_under) else EXIT_BELOW
 
 
+def _stored(read: Any) -> Any:
+    """Run ``read`` on the control plane's store; an unreachable or unmigrated database: a clear error."""
+    from django.db import DatabaseError
+
+    from shadow.errors import ShadowStoreError
+
+    try:
+        return read()
+    except DatabaseError as exc:
+        raise ShadowStoreError(
+            f"cannot read the shadow observations in the control plane database ({exc}). Start the stack "
+            "(`strangler up`), set STRANGLER_CONTROL_DATABASE_URL, or create its schema with "
+            "`strangler routes list`. Nothing was changed.") from exc
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     _django()
     from strangler.control.shadow.store import DjangoObservationStore
 
-    observations = DjangoObservationStore().since(args.capability, datetime.now(UTC) - args.since)
+    since = datetime.now(UTC) - args.since
+    observations = _stored(lambda: DjangoObservationStore().since(args.capability, since))
     title = f"Shadow report: {args.capability or 'all capabilities'}, last {args.since}"
     return _emit(args, observations, title)
 
@@ -146,7 +162,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     _django()
     from strangler.control.shadow.store import DjangoObservationStore
 
-    gone = DjangoObservationStore().prune(datetime.now(UTC) - args.older_than)
+    before = datetime.now(UTC) - args.older_than
+    gone = _stored(lambda: DjangoObservationStore().prune(before))
     console.print(f"pruned {gone} rows older than {args.older_than}")
     return 0
 
