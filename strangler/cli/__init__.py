@@ -15,6 +15,7 @@ from rich.console import Console
 
 from strangler import __version__
 from strangler.cli import (
+    capture_cmd,
     client_cmds,
     demo_cmd,
     events_cmd,
@@ -38,7 +39,7 @@ Settings come from STRANGLER_* environment variables; `strangler config` shows t
 
 MODULES = (
     stack_cmds, seed_cmd, client_cmds, demo_cmd, events_cmd, routes_cmd, shadow_cmd, reconcile_cmd,
-    lint_cmd, migrate_cmd,
+    lint_cmd, migrate_cmd, capture_cmd,
 )
 
 
