@@ -1,13 +1,19 @@
-"""``strangler demo``: the main job. Stack up, seed, legacy client, load, summary.
+"""``strangler demo``: the main job. The ledger's read side strangled end to end, on embedded defaults.
 
-Later issues extend it to the whole strangling of a capability; today it shows
-the starting point every migration is measured against: the monolith alone.
+Stack up (monolith, Kafka, relay, control plane, ledger service, proxy) on fresh
+databases, seed the monolith's history, point the legacy client at the proxy and
+keep it running, then walk the capability through every phase with the real gates
+(``strangler.demo.journey``). Prints a timeline, writes an HTML report (and its JSON
+twin), and exits non-zero if an invariant broke or a gate stopped the journey.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -16,22 +22,44 @@ from rich.table import Table
 from strangler.cli.argtypes import positive_float, positive_int
 from strangler.cli.client_cmds import run_scenario_and_print
 from strangler.cli.seed_cmd import run_seed
-from strangler.config import get_settings
+from strangler.config import get_settings, reset_settings_cache
+from strangler.errors import StranglerError
 from strangler.stack.stack import Stack
 
 console = Console()
+PLANTED_BUG = "STRANGLER_PLANTED_BUG"  # read by the ledger service: tests and the demo only
+LEDGER_BUG = "ledger_query.txn_type_display"  # one wrong field in the transaction history
 
 
 def register(subparsers: Any) -> None:
     demo = subparsers.add_parser(
-        "demo", help="the main job: bring the stack up, seed it, run the legacy client, summarise",
-        description="Bring the stack up on embedded defaults (or what STRANGLER_* configures), seed "
-        "the monolith (replacing earlier demo data), run the legacy client's scenario and a short "
-        "load, print a summary and stop the stack. Exits non-zero if the client saw a failure.",
+        "demo", help="the main job: strangle the ledger's read side end to end, under live load",
+        description="Bring the whole stack up on embedded defaults on fresh databases (the demo "
+        "replaces its own data), seed the monolith's history, keep the legacy client calling the "
+        "proxy throughout, and move the ledger read capabilities through backfill, catch-up, shadow, "
+        "reconciliation, canary steps, extraction and decommissioning, through the real gates. "
+        "Prints a timeline, writes an HTML report, exits 0 only if the journey completed with no "
+        "client-visible error. The demo lowers the time-bound thresholds (shadow samples, clean "
+        "runs in a row, the decommission window) so it takes minutes; `strangler config` shows them.",
     )
-    demo.add_argument("--transactions", type=positive_int, default=100_000, help="seed size (default 100000)")
-    demo.add_argument("--concurrency", type=positive_int, default=8, help="load clients (default 8)")
-    demo.add_argument("--duration", type=positive_float, default=10.0, help="load seconds (default 10)")
+    demo.add_argument("--transactions", type=positive_int, default=20_000,
+                      help="ledger history to seed (default 20000)")
+    demo.add_argument("--concurrency", type=positive_int, default=4,
+                      help="legacy clients calling the proxy throughout (default 4)")
+    demo.add_argument("--dwell", type=positive_float, default=6.0,
+                      help="seconds of load in each routing phase (default 6)")
+    demo.add_argument("--shadow-timeout", type=positive_float, default=180.0,
+                      help="give up waiting for shadow evidence after this many seconds (default 180)")
+    demo.add_argument("--reconcile-runs", type=positive_int, default=None,
+                      help="clean reconciliation runs before the first canary share (default: the "
+                      "certificate's, 3 in the demo)")
+    demo.add_argument("--plant-bug", action="store_true",
+                      help="start the ledger service with a planted bug (one wrong field): the "
+                      "journey must stop at the shadow gate, with the evidence")
+    demo.add_argument("--report", type=Path, default=None,
+                      help="HTML report path (default $STRANGLER_HOME/demo-report.html)")
+    demo.add_argument("--reset-external", action="store_true",
+                      help="allow the demo to drop and recreate configured (non-embedded) databases")
     demo.add_argument("--keep-running", action="store_true",
                       help="leave the stack running afterwards (Ctrl-C stops it)")
     demo.set_defaults(handler=cmd_demo)
@@ -55,46 +83,85 @@ def wait_for_outbox_drain(database_url: str, timeout: float) -> tuple[int, int]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from legacy_client import run_load
+    from strangler.demo.journey import demo_environment
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the timeline
+    os.environ.update(demo_environment())
+    if args.plant_bug:
+        os.environ[PLANTED_BUG] = LEDGER_BUG
+    else:
+        os.environ.pop(PLANTED_BUG, None)
+    reset_settings_cache()
     settings = get_settings()
+    # reconciliation compares the monolith with the ledger service's own database
+    os.environ.setdefault("STRANGLER_RECONCILE_EXTRACTED_URL", settings.ledger_database_url)
+    if not settings.embedded_postgres and not args.reset_external:
+        raise StranglerError(
+            "the demo drops and recreates its databases, and these are configured "
+            "(STRANGLER_*_DATABASE_URL). Unset them to use the embedded server, or pass "
+            "--reset-external if those databases are yours to lose. Nothing was changed.")
     stack = Stack(settings, say=lambda line: console.print(line, highlight=False))
     started = time.monotonic()
     try:
-        console.rule("1. the stack")
-        stack.start()
-        console.rule("2. seed the monolith")
+        console.rule("1. the stack, on fresh databases")
+        stack.start(services=True, reset_databases=True)
+        console.rule("2. the monolith's history")
         seeded = run_seed(args.transactions, 10, 42, reset=True)
-        console.print(f"{sum(seeded.counts.values()):,} rows at {seeded.rows_per_second:,.0f} rows/s")
-        console.rule("3. the legacy client's scenario")
-        transcript = run_scenario_and_print(settings.monolith_url, seeded.api_keys[0])
-        console.rule(f"4. load: {args.concurrency} clients for {args.duration:.0f}s")
-        load = run_load(settings.monolith_url, api_keys=seeded.api_keys,
-                        concurrency=args.concurrency, duration_s=args.duration)
-        console.print(load.table())
-        # 0 = no answer at all; 5xx = the server failed. Both are client-visible failures.
-        server_errors = sum(n for status, n in load.errors.items() if status == 0 or status >= 500)
-        captured, unpublished = wait_for_outbox_drain(settings.monolith_database_url, timeout=60)
-        summary = Table("", "", title="strangler demo — summary", show_header=False)
-        summary.add_row("stack", ", ".join(stack.log_paths()))
-        summary.add_row("seeded", f"{sum(seeded.counts.values()):,} rows "
-                        f"({seeded.rows_per_second:,.0f} rows/s)")
-        summary.add_row("scenario", f"{len(transcript.exchanges)} requests, "
-                        f"{len(transcript.failures)} failed")
-        summary.add_row("load", f"{load.requests:,} requests, {load.requests_per_second:,.0f} req/s, "
-                        f"p95 {load.latency.p95_ms:.1f} ms, server errors {server_errors}")
-        summary.add_row("events", f"{captured:,} writes captured by the anti-corruption layer, "
-                        f"{unpublished:,} not yet on Kafka")
-        summary.add_row("logs", str(settings.log_dir))
-        summary.add_row("took", f"{time.monotonic() - started:.0f}s")
-        console.print(summary)
-        ok = transcript.ok and server_errors == 0 and unpublished == 0
-        console.print("[bold green]demo passed[/]" if ok else "[bold red]demo found failures[/]")
-        if args.keep_running:
-            console.print(f"stack still running at {settings.monolith_url}; Ctrl-C stops it")
-            stack.watch()
-        return 0 if ok else 1
+        console.print(f"{sum(seeded.counts.values()):,} rows at {seeded.rows_per_second:,.0f} rows/s "
+                      "(history predates the strangler: it is not in the event stream)")
+        console.rule("3. the legacy client, through the proxy")
+        transcript = run_scenario_and_print(settings.proxy_url, seeded.api_keys[0])
+        console.rule("4. the journey, with the legacy client calling the proxy throughout")
+        return _journey(args, settings, stack, seeded, transcript.ok, started)
     except KeyboardInterrupt:
         return 130
     finally:
         stack.stop()
+
+
+def _journey(args: argparse.Namespace, settings: Any, stack: Stack, seeded: Any, scenario_ok: bool,
+             started: float) -> int:
+    from strangler.cli.routes_cmd import setup_control_plane
+    from strangler.demo.journey import Journey, write_reports
+    from strangler.demo.load import BackgroundLoad
+
+    setup_control_plane(migrate=False)
+    load = BackgroundLoad(settings.proxy_url, seeded.api_keys, args.concurrency)
+    load.start("legacy")
+    try:
+        journey = Journey(say=lambda line: console.print(line, highlight=False), load=load,
+                          shadow_timeout=args.shadow_timeout, dwell=args.dwell,
+                          reconcile_runs=args.reconcile_runs or int(
+                              os.environ["STRANGLER_RECONCILE_CERTIFICATE_RUNS"]))
+        outcome = journey.run()
+    finally:
+        load.stop()
+    if not scenario_ok:
+        outcome.broken.append("the legacy client's scenario failed through the proxy")
+    captured, unpublished = wait_for_outbox_drain(settings.monolith_database_url, timeout=60)
+    if unpublished:
+        outcome.broken.append(f"{unpublished} captured writes never reached Kafka")
+    report = args.report or settings.home / "demo-report.html"
+    json_path = write_reports(outcome, report)
+    summary = Table("phase", "routing", "requests", "client errors", "on ledger svc", "shadow",
+                    "reconciliation", title="strangler demo — the journey")
+    for p in outcome.phases:
+        summary.add_row(p.name, p.routing, f"{p.requests:,}", str(p.client_errors),
+                        "-" if p.extracted_share is None else f"{p.extracted_share:.0%}",
+                        "-" if p.match_rate is None else f"{p.match_rate:.2%} of {p.shadow_samples}",
+                        p.reconciliation or "-")
+    console.print(summary)
+    console.print(f"events: {captured:,} writes captured, {unpublished:,} not yet on Kafka; "
+                  f"logs {settings.log_dir}; took {time.monotonic() - started:.0f}s")
+    console.print(f"report: {report} (data: {json_path})")
+    for broken in outcome.broken:
+        console.print(f"[bold red]invariant broken:[/] {broken}", highlight=False)
+    if outcome.ok:
+        console.print("[bold green]demo passed[/]: the ledger's read side is extracted; the legacy "
+                      "client saw no error")
+    elif outcome.stopped_at:
+        console.print(f"[bold red]demo stopped at the gate[/] {outcome.stopped_at}", highlight=False)
+    if args.keep_running:
+        console.print(f"stack still running; clients → {settings.proxy_url}; Ctrl-C stops it")
+        stack.watch()
+    return 0 if outcome.ok else 1

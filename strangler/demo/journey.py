@@ -1,0 +1,379 @@
+"""The journey of one capability, end to end: what ``strangler demo`` runs.
+
+The ledger's read side — ``wallets.balance`` and ``wallets.transactions``, both
+reconciled as ``ledger`` — is strangled while the legacy client keeps calling the
+proxy the whole time:
+
+    legacy → backfill → catch-up → shadow → reconciliation xN → canary 1 / 5 / 25 / 50 %
+           → extracted (flip + the monolith's internal port) → decommission
+
+Every step goes through the same door an operator uses (``cutover.services.advance``
+with the live executor), so the gates, the audit log and the evidence are the real
+ones; the demo only lowers the thresholds that are about *time* (shadow samples,
+runs in a row, the decommission window) so the journey fits in minutes, and says so.
+The clock is accelerated for reconciliation only in the sense that the nightly runs
+follow each other at once.
+
+Invariants, checked as it goes (any broken one makes the run exit non-zero):
+- the legacy client sees no error it would notice (no answer, or a 5xx), in any phase;
+- each advance is allowed by its evidence (a refusal stops the journey, naming it);
+- reconciliation is clean before the first canary share and again after extraction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+CAPABILITIES = ("wallets.balance", "wallets.transactions")
+DATA_CAPABILITY = "ledger"
+ACTOR = "strangler-demo"
+
+# Thresholds the demo lowers, and why; exported before anything reads settings.
+DEMO_ENV = {
+    "STRANGLER_SHADOW_MIN_SAMPLES": "300",  # production 1000
+    "STRANGLER_SHADOW_MIN_MATCH_RATE": "0.99",  # production 0.999 (needs ~3,800 clean samples)
+    "STRANGLER_RECONCILE_CERTIFICATE_RUNS": "3",  # production 7 nights
+    "STRANGLER_DECOMMISSION_WINDOW": "30s",  # production 60d
+}
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Phase:
+    name: str
+    started: float  # seconds since the journey began
+    ended: float = 0.0
+    routing: str = ""  # what the table said: "monolith", "shadow", "canary 25%", ...
+    requests: int = 0
+    client_errors: int = 0
+    extracted_share: float | None = None  # measured: share of the capability's hits not on the monolith
+    shadow_samples: int = 0
+    match_rate: float | None = None
+    reconciliation: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    completed: bool = False
+    stopped_at: str = ""  # the transition a gate refused, when it did
+    evidence: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)  # invariants that did not hold
+    phases: list[Phase] = field(default_factory=list)
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.completed and not self.broken
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "completed": self.completed, "stopped_at": self.stopped_at,
+                "evidence": self.evidence, "broken": self.broken,
+                "phases": [asdict(p) for p in self.phases],
+                "timeline": [{"at_s": round(t, 1), "event": e} for t, e in self.timeline]}
+
+
+class GateStop(Exception):
+    """A gate refused an advance: the journey stops there, with the evidence."""
+
+    def __init__(self, transition: str, missing: tuple[str, ...]) -> None:
+        super().__init__(transition)
+        self.transition = transition
+        self.missing = missing
+
+
+def demo_environment() -> dict[str, str]:
+    """The demo's thresholds, unless the operator set them already (theirs win)."""
+    return {name: os.environ.get(name, value) for name, value in DEMO_ENV.items()}
+
+
+class Journey:
+    """Runs the phases against a started stack; the demo command owns the stack's lifetime."""
+
+    def __init__(self, *, say: Say, load: Any, shadow_timeout: float, dwell: float,
+                 reconcile_runs: int) -> None:
+        self.say = say
+        self.load = load  # strangler.demo.load.BackgroundLoad, already running
+        self.shadow_timeout = shadow_timeout
+        self.dwell = dwell
+        self.reconcile_runs = reconcile_runs
+        self.began = time.monotonic()
+        self.outcome = Outcome()
+        self._phase: Phase | None = None
+        self._traffic_mark: tuple[int, int] = (0, 0)
+
+    # ---- bookkeeping ------------------------------------------------------------------------
+    def now(self) -> float:
+        return time.monotonic() - self.began
+
+    def event(self, text: str) -> None:
+        self.outcome.timeline.append((self.now(), text))
+        self.say(f"[dim]+{self.now():6.1f}s[/]  {text}")
+
+    def begin(self, name: str, routing: str) -> Phase:
+        self.end_phase()
+        phase = Phase(name, self.now(), routing=routing)
+        self._phase = phase
+        self.outcome.phases.append(phase)
+        self.load.enter(name)
+        self._traffic_mark = _capability_hits()
+        self._shadow_since = datetime.now(UTC)
+        return phase
+
+    def end_phase(self) -> None:
+        phase = self._phase
+        if phase is None:
+            return
+        phase.ended = self.now()
+        booked = self.load.phases.get(phase.name)
+        if booked is not None:
+            phase.requests, phase.client_errors = booked.requests, booked.client_visible_errors
+        hits, monolith = _capability_hits()
+        delta = hits - self._traffic_mark[0]
+        if delta > 0:
+            phase.extracted_share = 1 - (monolith - self._traffic_mark[1]) / delta
+        summary = _shadow_summary(self._shadow_since)
+        phase.shadow_samples, phase.match_rate = summary
+        if phase.client_errors:
+            self.outcome.broken.append(f"{phase.client_errors} client-visible errors during {phase.name}")
+        self._phase = None
+
+    def check_load(self) -> None:
+        if self.load.failure is not None:
+            raise RuntimeError(f"the legacy client's load stopped: {self.load.failure}")
+
+    # ---- the journey ------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        try:
+            self._legacy()
+            self._backfill()
+            self._shadow()
+            self._reconcile("reconciliation", self.reconcile_runs)
+            self._canary()
+            self._extracted()
+            self._decommission()
+            self.outcome.completed = True
+        except GateStop as stop:
+            self.outcome.stopped_at = stop.transition
+            self.outcome.evidence = list(stop.missing)
+            self.event(f"[bold red]stopped at the gate[/]: {stop.transition}")
+            for line in stop.missing:
+                self.event(f"  evidence: {line}")
+        finally:
+            self.end_phase()
+        return self.outcome
+
+    def _legacy(self) -> None:
+        from strangler.control.routing import services as routing
+        from strangler.control.routing.urlconf import legacy_routes
+
+        self.begin("legacy", "monolith")
+        result = routing.import_urlconf(legacy_routes(), actor=ACTOR,
+                                        reason="demo: every legacy route starts on the monolith")
+        self.event(f"route table: {len(result.added)} legacy routes imported; all on the monolith")
+        self._wait(self.dwell, "legacy client against the proxy, monolith only")
+
+    def _backfill(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        from strangler.control.cutover.actions import LiveActions
+
+        self.begin("backfill", "monolith")
+        with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      transient=True) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = bar.add_task(step, total=total)
+                bar.update(tasks[step], completed=done, total=total)
+
+            executor = LiveActions(progress=progress)
+            for capability in CAPABILITIES:
+                self._advance(capability, executor, "backfilled",
+                              "demo: copy the ledger's history, then follow the event stream",
+                              retry_checks_for=120.0)
+        self.event("backfill done: history copied by key range; live events caught up (sync lag ok)")
+
+    def _shadow(self) -> None:
+        from strangler.control.cutover.actions import LiveActions
+        from strangler.control.routing.evidence import collect
+
+        self.begin("shadow", "shadow")
+        for capability in CAPABILITIES:
+            self._advance(capability, LiveActions(), "shadow", "demo: compare before moving anything")
+        self.event("shadow: clients still answered by the monolith; copies compared with the ledger")
+        deadline = time.monotonic() + self.shadow_timeout
+        while True:
+            self.check_load()
+            found = {c: next(e for e in collect(c) if e.source == "shadow") for c in CAPABILITIES}
+            if all(e.verdict.value == "ok" for e in found.values()):
+                for capability, e in found.items():
+                    self.event(f"shadow {capability}: {e.detail}")
+                return
+            failed = [f"{c}: {e.detail}" for c, e in found.items() if e.verdict.value == "failed"]
+            if failed or time.monotonic() > deadline:
+                self._show_differences()
+                # the gate decides, and its refusal is the evidence the journey stops with
+                for capability in CAPABILITIES:
+                    self._advance(capability, LiveActions(), "canary",
+                                  "demo: the first canary share, if shadow parity holds")
+                return
+            time.sleep(2.0)
+
+    def _show_differences(self) -> None:
+        """What the shadow diff found, by path and kind, as the operator's first question is."""
+        from shadow.aggregate import aggregate
+        from strangler.control.shadow.store import DjangoObservationStore
+
+        store = DjangoObservationStore()
+        summary = aggregate([o for c in CAPABILITIES for o in store.since(c, self._shadow_since)])
+        self.event(f"shadow outcomes: {dict(summary.outcomes)}")
+        for group in summary.top_groups(5):
+            sample = group.samples[0] if group.samples else {}
+            self.event(f"  differs: {group.capability} {group.path} {group.kind} x{group.count}"
+                       f" e.g. {json.dumps(sample, default=str)[:300]}")
+
+    def _reconcile(self, phase: str, runs: int) -> None:
+        from strangler.control.reconciliation import services as reconciliation
+
+        self.begin(phase, self._routing_now())
+        for n in range(1, runs + 1):
+            run = reconciliation.start_run(DATA_CAPABILITY, requested_by=ACTOR)
+            run = reconciliation.execute_run(run.pk)
+            counts = ", ".join(f"{k} {v}" for k, v in (run.counts or {}).items()) or "no discrepancies"
+            self.event(f"reconciliation run {run.pk} ({n}/{runs}, nightly clock accelerated): "
+                       f"{run.status} ({counts})")
+            if self._phase is not None:
+                self._phase.reconciliation = f"run {run.pk}: {run.status}"
+        cert = reconciliation.certificate(DATA_CAPABILITY)
+        self.event(f"parity certificate {DATA_CAPABILITY}: {cert.verdict.upper()}: {cert.reason}")
+
+    def _canary(self) -> None:
+        from migrations.plan import CANARY_STEPS
+        from strangler.control.cutover.actions import LiveActions
+
+        for share in CANARY_STEPS:
+            self.begin(f"canary {share}%", f"canary {share}%")
+            for capability in CAPABILITIES:
+                self._advance(capability, LiveActions(), "canary",
+                              f"demo: {share}% of the traffic to the ledger service", percent=share)
+            self.event(f"canary {share}%: that share of clients' ledger reads served by the ledger service")
+            self._wait(self.dwell, f"canary {share}%")
+
+    def _extracted(self) -> None:
+        from strangler.control.cutover.actions import LiveActions
+
+        self.begin("extracted", "extracted")
+        for capability in CAPABILITIES:
+            self._advance(capability, LiveActions(), "extracted",
+                          "demo: every ledger read served by the ledger service")
+        self.event("extracted: all ledger reads on the ledger service; the monolith's internal port "
+                   "ledger_reads recorded as switched (the monolith does not read that record yet)")
+        self._wait(self.dwell, "extracted")
+        self._reconcile("reconciliation after extraction", 1)
+
+    def _decommission(self) -> None:
+        from strangler.config import get_settings
+        from strangler.control.cutover.actions import LiveActions
+
+        window = get_settings().decommission_window
+        self.begin("decommission", "extracted")
+        # the flip's own minute still holds monolith hits; the evidence counts straddling buckets
+        wait = window.total_seconds() + 60 - datetime.now(UTC).second + 2
+        self.event(f"decommission: waiting {wait:.0f}s for a whole {window.total_seconds():.0f}s "
+                   "window in which the monolith serves none of the ledger routes")
+        self._wait(wait, "decommission window")
+        for capability in CAPABILITIES:
+            self._advance(capability, LiveActions(), "decommissioned",
+                          "demo: the monolith's code for these routes can go",
+                          retry_checks_for=90.0)
+        self.event("decommissioned: the monolith's ledger read code is unused; the legacy paths stay "
+                   "as a compatibility shim to the ledger service until clients stop calling them")
+
+    # ---- helpers ----------------------------------------------------------------------------
+    def _advance(self, capability: str, executor: Any, to: str, reason: str,
+                 percent: str | None = None, retry_checks_for: float = 30.0) -> None:
+        from strangler.control.cutover import services
+        from strangler.control.cutover.errors import ChecksPendingError, PlanRefusedError
+
+        deadline = time.monotonic() + retry_checks_for
+        while True:
+            self.check_load()
+            try:
+                for step in services.advance(capability, actor=ACTOR, reason=reason,
+                                             executor=executor, to=to, percent=percent):
+                    self.event(f"{capability}: {step.transition} ({step.outcome}, audit #{step.audit_id})")
+                return
+            except PlanRefusedError as refused:
+                raise GateStop(f"{capability} → {to}{f' {percent}%' if percent else ''}",
+                               refused.missing) from refused
+            except ChecksPendingError as pending:
+                if time.monotonic() > deadline:
+                    raise GateStop(f"{capability} → {to} (checks after the step)",
+                                   (str(pending),)) from pending
+                time.sleep(2.0)
+
+    def _wait(self, seconds: float, what: str) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.check_load()
+            time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+
+    def _routing_now(self) -> str:
+        from strangler.control.routing import services as routing
+        from strangler.control.routing.models import Capability
+
+        cap = Capability.objects.using(routing.control_db()).filter(name=CAPABILITIES[-1]).first()
+        if cap is None:
+            return "monolith"
+        return f"canary {cap.percent}%" if cap.mode == "canary" else str(cap.mode)
+
+
+def _capability_hits() -> tuple[int, int]:
+    """(all hits, monolith hits) ever recorded on the journey's routes, as proxies flushed them."""
+    from django.db.models import Sum
+
+    from strangler.control.cutover.models import RouteTraffic
+    from strangler.control.routing import services as routing
+    from strangler.control.routing.models import RouteRule
+
+    db = routing.control_db()
+    rules = list(RouteRule.objects.using(db).filter(capability__name__in=CAPABILITIES)
+                 .values_list("method", "path"))
+    hits = monolith = 0
+    for method, path in rules:
+        found = RouteTraffic.objects.using(db).filter(method=method, path=path).aggregate(
+            hits=Sum("hits"), monolith=Sum("monolith_hits"))
+        hits += int(found["hits"] or 0)
+        monolith += int(found["monolith"] or 0)
+    return hits, monolith
+
+
+def _shadow_summary(since: datetime) -> tuple[int, float | None]:
+    from shadow.aggregate import aggregate
+    from strangler.control.shadow.store import DjangoObservationStore
+
+    store = DjangoObservationStore()
+    observations = [o for c in CAPABILITIES for o in store.since(c, since - timedelta(seconds=1))]
+    summary = aggregate(observations)
+    return summary.total, summary.match_rate
+
+
+def write_reports(outcome: Outcome, html_path: Path) -> Path:
+    """The HTML report and a JSON twin next to it; returns the JSON path."""
+    from strangler.demo.report import render_html
+
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(render_html(outcome), encoding="utf-8")
+    json_path = html_path.with_suffix(".json")
+    json_path.write_text(json.dumps(outcome.as_json(), indent=2), encoding="utf-8")
+    return json_path
