@@ -7,9 +7,17 @@
 - Offsets are stored only after the batch commits (``enable.auto.offset.store=false``);
   the stored offsets are committed periodically, on rebalance and on close.
 - A batch that fails is rolled back and replayed one event per transaction, so one poison
-  event cannot hold the others back: an event that fails ``max_attempts`` times in a row
-  (the failed batch counting as the first attempt of the event that raised) goes to the
-  dead-letter topic with the error in its headers; then the consumer moves on.
+  event cannot hold the others back: an event that fails ``max_attempts`` times (the failed
+  batch counting as the first attempt of the event that raised) goes to the dead-letter
+  topic with the error in its headers; then the consumer moves on.
+- Attempts are counted in the consumer's own database (``InboxStore.record_attempt``), not
+  in memory: a consumer restarted (deploy, crash, rebalance) mid-retry carries on from the
+  count it had, instead of retrying a poison event forever. Once an event is known to fail,
+  each further attempt is recorded *before* it runs, so an attempt that kills the process
+  counts too; a batch holding a known failure goes straight to the one-by-one path. An
+  event dead-lettered and then redelivered from the same offset (the consumer died before
+  the offset was committed) is skipped, not dead-lettered twice; the same event replayed
+  at a new offset is counted afresh.
 - Handlers: ``handler(event, tx)`` per event, or a ``BatchHandler`` that sees a whole
   transaction's new events and hears when that transaction committed.
 - ``stop`` is honoured between batches; ``close`` commits what was stored.
@@ -31,7 +39,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from acl.envelope import parse_message
 from acl.errors import ConsumerError
 from acl.metrics import ConsumerMetrics
-from acl.ports import InboxStore
+from acl.ports import Failure, InboxStore
 
 Handler = Callable[[BaseCloudEvent, Any], None]
 _log = structlog.get_logger("acl.consumer")
@@ -55,6 +63,26 @@ class _Blame:
     """Which event a failing batch was applying when it raised (None: it failed at commit)."""
 
     event: BaseCloudEvent | None = None
+
+
+class _KnownFailures(Exception):
+    """A batch holds events that failed before: roll back, take the one-by-one path."""
+
+    def __init__(self, known: dict[str, Failure]) -> None:
+        super().__init__(f"{len(known)} event(s) failed before")
+        self.known = known
+
+
+def _source(msg: Message) -> str:
+    return f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
+
+
+class _Remembered(Exception):
+    """The error an earlier run of this consumer recorded for an event whose attempts are used up."""
+
+
+def _describe(error: Exception) -> str:
+    return str(error) if isinstance(error, _Remembered) else f"{type(error).__name__}: {error}"
 
 
 class EventConsumer:
@@ -161,24 +189,37 @@ class EventConsumer:
         if not parsed:
             return
         blame = _Blame()
+        known: dict[str, Failure] = {}
+        batch_error: Exception | None = None
         try:
-            self._apply([event for _, event in parsed], blame)
+            self._apply([event for _, event in parsed], blame, check_known=True)
             return
+        except _KnownFailures as exc:
+            known = exc.known
         except Exception as exc:
             _log.warning("consumer.batch_failed", size=len(parsed), error=str(exc))
-            failure = exc
-        if blame.event is not None:
-            time.sleep(min(0.05 * 2, 1.0))  # brief backoff before the in-place retry
+            batch_error = exc
+            if blame.event is not None:  # the failed batch was its first attempt: remember it
+                for msg, event in parsed:
+                    if event is blame.event:
+                        attempts = self.inbox.record_attempt(self.group, event.get_id(), _source(msg), None)
+                        known[event.get_id()] = Failure(attempts, _describe(exc), _source(msg), False)
+                time.sleep(min(0.05 * 2, 1.0))  # brief backoff before the in-place retry
         for msg, event in parsed:  # replay one by one: only the poison event is dead-lettered
-            if event is blame.event:  # the failed batch was its first attempt
-                self._process_one(msg, event, 2, failure)
-            else:
-                self._process_one(msg, event, 1, None)
+            cause = batch_error if event is blame.event else None
+            self._process_one(msg, event, known.get(event.get_id()), cause)
 
-    def _apply(self, events: list[BaseCloudEvent], blame: _Blame) -> None:
+    def _apply(self, events: list[BaseCloudEvent], blame: _Blame, check_known: bool = False,
+               forget: bool = False) -> None:
         """One transaction: inbox rows for ``events``, effects of the new ones; counts after commit."""
         with self.inbox.transaction() as tx:
-            fresh = self._record(tx, [e.get_id() for e in events])
+            ids = [e.get_id() for e in events]
+            if check_known:
+                fresh, known = self.inbox.record_unless_failed(tx, self.group, ids)
+                if known:
+                    raise _KnownFailures(known)
+            else:
+                fresh = self._record(tx, ids)
             new: list[BaseCloudEvent] = []
             for event in events:
                 if event.get_id() in fresh:
@@ -192,6 +233,8 @@ class EventConsumer:
                     blame.event = event
                     handler(event, tx)
                 blame.event = None
+            if forget:
+                self.inbox.forget_failures(tx, self.group, ids)
         if new and self._batch_handler is not None:
             self._batch_handler.committed()
         self._count("applied", len(new))
@@ -201,20 +244,40 @@ class EventConsumer:
         return set(self.inbox.record_many(tx, self.group, event_ids))
 
     def _process_one(
-        self, msg: Message, event: BaseCloudEvent, first_attempt: int, error: Exception | None
+        self, msg: Message, event: BaseCloudEvent, known: Failure | None, cause: Exception | None = None
     ) -> None:
-        for attempt in range(first_attempt, self.max_attempts + 1):
+        """Apply one event in its own transaction, up to ``max_attempts`` counted in the database.
+
+        ``known`` is what the database remembers about it (None: it never failed, so its next
+        attempt is not recorded beforehand: recording every event of a failed batch would cost
+        a transaction each for the events that were merely next to the poison one). ``cause``
+        is the exception of the failed batch, when this event raised it.
+        """
+        source, event_id = _source(msg), event.get_id()
+        if known is not None and known.dead_lettered and known.source == source:
+            _log.info("consumer.already_dead_lettered", event_id=event_id, source=source)
+            return
+        attempts = 0 if known is None or known.dead_lettered else known.attempts
+        error: str | None = known.last_error if known is not None and not known.dead_lettered else None
+        suspect = known is not None
+        failure: Exception | None = cause
+        while attempts < self.max_attempts:
+            if suspect:  # counted before it runs: an attempt that kills the process still counts
+                attempts = self.inbox.record_attempt(self.group, event_id, source, error)
             try:
-                self._apply([event], _Blame())
+                self._apply([event], _Blame(), forget=suspect)
                 return
             except Exception as exc:
-                error = exc
-                _log.warning(
-                    "consumer.handler_failed", event_id=event.get_id(), attempt=attempt, error=str(exc)
-                )
-                time.sleep(min(0.05 * 2**attempt, 1.0))  # brief backoff before the in-place retry
-        assert error is not None
-        self._dead_letter(msg, error, self.max_attempts)
+                failure, error = exc, _describe(exc)
+                if not suspect:
+                    attempts = self.inbox.record_attempt(self.group, event_id, source, error)
+                    suspect = True
+                _log.warning("consumer.handler_failed", event_id=event_id, attempt=attempts, error=str(exc))
+                time.sleep(min(0.05 * 2**attempts, 1.0))  # brief backoff before the in-place retry
+        if failure is None:  # the attempts were used up by an earlier run of this consumer
+            failure = _Remembered(error or "failed in an earlier run; no error was recorded")
+        self._dead_letter(msg, failure, attempts)
+        self.inbox.record_dead_lettered(self.group, event_id, source, _describe(failure))
 
     def _store_offsets(self, consumer: Consumer, batch: list[Message]) -> None:
         last: dict[tuple[str | None, int | None], Message] = {}
@@ -233,7 +296,7 @@ class EventConsumer:
         delivered: list[KafkaError | None] = []
         headers = [
             *(msg.headers() or []),
-            ("dlq_error", f"{type(error).__name__}: {error}".encode()[:4000]),
+            ("dlq_error", _describe(error).encode()[:4000]),
             ("dlq_traceback", "".join(traceback.format_exception(error)).encode()[-8000:]),
             ("dlq_attempts", str(attempts).encode()),
             ("dlq_source", f"{msg.topic()}/{msg.partition()}/{msg.offset()}".encode()),

@@ -91,6 +91,8 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.quarantine (
     quarantined_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     resolved_at    timestamptz
 );
+-- prune keeps the outbox rows of unresolved entries and looks them up by outbox id
+CREATE INDEX IF NOT EXISTS quarantine_unresolved ON {SCHEMA}.quarantine (outbox_id) WHERE resolved_at IS NULL;
 
 CREATE TABLE IF NOT EXISTS {SCHEMA}.backfill_progress (
     table_name text PRIMARY KEY,

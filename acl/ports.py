@@ -78,8 +78,25 @@ class Publisher(ABC):
         """Flush and release the client."""
 
 
+@dataclass(frozen=True)
+class Failure:
+    """What a consumer's own database remembers about an event that failed to apply.
+
+    Kept there, not in memory, so a restarted consumer carries on counting instead of
+    retrying a poison event forever. ``source`` is the message's ``topic/partition/offset``:
+    a dead-lettered event seen again at the same place is a redelivery (skip it), at another
+    place a replay (count afresh).
+    """
+
+    attempts: int
+    last_error: str
+    source: str
+    dead_lettered: bool
+
+
 class InboxStore(ABC):
-    """A consumer's record of applied events, written in the same transaction as the effect."""
+    """A consumer's record of applied events, written in the same transaction as the effect,
+    and of failed attempts, written in transactions of their own (they must survive the rollback)."""
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Any]:
@@ -95,6 +112,36 @@ class InboxStore(ABC):
 
     @abstractmethod
     def applied_count(self, consumer: str) -> int: ...
+
+    @abstractmethod
+    def failures(self, tx: Any, consumer: str, event_ids: list[str]) -> dict[str, Failure]:
+        """Inside ``tx``: what is remembered about those of ``event_ids`` that failed before."""
+
+    def record_unless_failed(
+        self, tx: Any, consumer: str, event_ids: list[str]
+    ) -> tuple[set[str], dict[str, Failure]]:
+        """Inside ``tx``: ``record_many`` unless one of ``event_ids`` failed before; then those failures.
+
+        The consumer's batch path calls this for every batch, so the real store answers both
+        in one statement (it sends the ids once).
+        """
+        known = self.failures(tx, consumer, event_ids)
+        return (set(), known) if known else (self.record_many(tx, consumer, event_ids), {})
+
+    @abstractmethod
+    def record_attempt(self, consumer: str, event_id: str, source: str, error: str | None) -> int:
+        """Committed at once: one more attempt (after ``error``, if one is known); the new count.
+
+        A dead-lettered event met at another ``source`` is a replay: its count starts again.
+        """
+
+    @abstractmethod
+    def record_dead_lettered(self, consumer: str, event_id: str, source: str, error: str) -> None:
+        """Committed at once: the event is on the dead-letter topic, taken from ``source``."""
+
+    @abstractmethod
+    def forget_failures(self, tx: Any, consumer: str, event_ids: list[str]) -> None:
+        """Inside ``tx`` (the one that applied them): the events are applied, drop their failures."""
 
 
 class Relay(ABC):

@@ -40,7 +40,7 @@ def render(change: PendingChange, contracts: ContractRegistry) -> list[OutgoingM
     """Translate and validate one change; raises TranslationError/ContractViolation. Pure."""
     messages = []
     for index, event in enumerate(translate(change.change)):
-        contracts.validate(event)
+        contracts.validate_emitted(event)
         messages.append(
             to_message(
                 event,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acl.envelope import OutgoingMessage
-from acl.ports import Batch, InboxStore, OutboxStore, PendingChange, Publisher, QuarantineEntry
+from acl.ports import Batch, Failure, InboxStore, OutboxStore, PendingChange, Publisher, QuarantineEntry
 from acl.spec import LANES
 
 
@@ -101,6 +101,7 @@ class FakeInbox(InboxStore):
     def __init__(self) -> None:
         self.applied: dict[str, set[str]] = {}
         self.effects: list[Any] = []
+        self.failed: dict[tuple[str, str], Failure] = {}  # committed at once, like the real one
 
     @contextmanager
     def transaction(self) -> Iterator[list[Any]]:
@@ -122,3 +123,22 @@ class FakeInbox(InboxStore):
 
     def applied_count(self, consumer: str) -> int:
         return len(self.applied.get(consumer, set()))
+
+    def failures(self, tx: Any, consumer: str, event_ids: list[str]) -> dict[str, Failure]:
+        return {e: self.failed[(consumer, e)] for e in event_ids if (consumer, e) in self.failed}
+
+    def record_attempt(self, consumer: str, event_id: str, source: str, error: str | None) -> int:
+        old = self.failed.get((consumer, event_id))
+        replay = old is not None and old.dead_lettered and old.source != source
+        attempts = 1 if old is None or replay else old.attempts + 1
+        last_error = error if error is not None else (old.last_error if old else "")
+        self.failed[(consumer, event_id)] = Failure(attempts, last_error, source, False)
+        return attempts
+
+    def record_dead_lettered(self, consumer: str, event_id: str, source: str, error: str) -> None:
+        old = self.failed.get((consumer, event_id))
+        self.failed[(consumer, event_id)] = Failure(old.attempts if old else 0, error, source, True)
+
+    def forget_failures(self, tx: Any, consumer: str, event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            self.failed.pop((consumer, event_id), None)

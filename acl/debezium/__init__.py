@@ -6,7 +6,8 @@ An alternative to ``acl.relay.PythonRelay`` with the same output: Debezium
 validates and publishes them as the same CloudEvents with the same ids. Run one
 kind of relay per database at a time.
 
-    run(database_url, bootstrap_servers, offsets_dir)   blocking entry point (the relay process)
+    run(database_url, bootstrap_servers, offsets_dir)   blocking entry point (the relay process; also
+                                                        `python -m acl.debezium`, see __main__.py)
     drop_slot(database_url, slot_name)                  `strangler acl slot drop`
     DebeziumRelay, DebeziumSettings                     for wiring and tests
 
@@ -88,10 +89,3 @@ def run(
     finally:
         relay.publisher.close()
 
-
-if __name__ == "__main__":  # `python -m acl.debezium DB_URL BOOTSTRAP OFFSETS_DIR [SLOT]`
-    import sys
-
-    if len(sys.argv) < 4:
-        raise SystemExit("usage: python -m acl.debezium DATABASE_URL BOOTSTRAP OFFSETS_DIR [SLOT_NAME]")
-    run(sys.argv[1], sys.argv[2], sys.argv[3], *sys.argv[4:5])

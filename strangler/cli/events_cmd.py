@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from strangler.cli.argtypes import positive_int
 from strangler.config import get_settings
 from strangler.errors import StranglerError
 
@@ -27,8 +28,10 @@ def register(subparsers: Any) -> None:
     check = sub.add_parser(
         "check-contracts", help="fail if a contract change would break existing consumers",
         description="Compare the event contracts in acl/contracts/ with those at a git ref. A "
-        "removed or renamed required field, a changed type or a removed contract is breaking "
-        "unless published under a new version. Exit 1 when anything breaks.",
+        "removed or renamed required field, a changed type, a new enum value, a field added to an "
+        "object the old contract closed (additionalProperties: false) or a removed contract is "
+        "breaking unless published under a new version. Contracts are open: consumers ignore fields "
+        "they do not know, so adding a field is compatible. Exit 1 when anything breaks.",
     )
     check.add_argument("--against", default=None,
                        help="git ref consumers were built against (default: origin/main, else HEAD)")
@@ -51,7 +54,7 @@ def register(subparsers: Any) -> None:
     replay.set_defaults(handler=cmd_replay)
 
     acl = subparsers.add_parser(
-        "acl", help="anti-corruption layer: install change capture, run the relay, backfill",
+        "acl", help="anti-corruption layer: install change capture, run the relay, backfill, prune",
         description="Change capture (triggers into an outbox in the monolith's database), the "
         "relay that publishes it to Kafka, and backfills of existing rows as events.",
     )
@@ -87,6 +90,29 @@ def register(subparsers: Any) -> None:
     backfill.add_argument("--table", required=True, help="legacy table, e.g. wallets_transaction")
     backfill.add_argument("--restart", action="store_true", help="start again from the first row")
     backfill.set_defaults(handler=cmd_backfill)
+    prune = asub.add_parser(
+        "prune", help="delete handled outbox rows (and their commit stamps) older than a window",
+        description="Deletes, in short batches, outbox rows handled more than --older-than ago, and "
+        "the commit stamps no remaining row needs. Never deletes a row not yet published, nor a "
+        "quarantined one whose quarantine entry is unresolved. Safe while relays run; one prune at "
+        "a time. `strangler events replay` can only reach back as far as the window. Schedule it "
+        "hourly (cron, a systemd timer or Celery beat): each run is short and a missed run is "
+        "caught up by the next.",
+    )
+    prune.add_argument("--older-than", type=_window, required=True, metavar="DURATION",
+                       help="keep rows handled within this window: 7d, 12h, 30m, 2w")
+    prune.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+    prune.add_argument("--batch-size", type=positive_int, default=5000, help="rows per transaction")
+    prune.set_defaults(handler=cmd_prune)
+
+
+def _window(text: str) -> Any:
+    from acl.prune import parse_window
+
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_check_contracts(args: argparse.Namespace) -> int:
@@ -204,5 +230,26 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             publisher.close()
     table = Table("table", "rows published now")
     table.add_row(args.table, f"{done:,}")
+    console.print(table)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from acl.errors import AclError
+    from acl.prune import prune
+
+    settings = get_settings()
+    with console.status("pruning the outbox…") as status:
+        try:
+            result = prune(settings.monolith_database_url, args.older_than, args.batch_size, args.dry_run,
+                           progress=lambda r: status.update(f"pruning the outbox… {r.outbox_rows:,} rows"))
+        except AclError as exc:  # busy, or capture not installed: nothing was deleted
+            raise StranglerError(str(exc)) from exc
+    verb = "would delete" if result.dry_run else "deleted"
+    table = Table("handled before", f"outbox rows {verb}", f"commit stamps {verb}",
+                  "kept: quarantine unresolved")
+    stamps = f"≥ {result.commit_stamps:,}" if result.dry_run else f"{result.commit_stamps:,}"
+    table.add_row(result.cutoff.isoformat(timespec="seconds"), f"{result.outbox_rows:,}", stamps,
+                  f"{result.kept_quarantined:,}")
     console.print(table)
     return 0

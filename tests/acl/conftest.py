@@ -98,3 +98,4 @@ def django_capture(django_db_setup: None, django_db_blocker: pytest.FixtureReque
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         s = connection.settings_dict
         install(f"postgresql://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT']}/{s['NAME']}")
+

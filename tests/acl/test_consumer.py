@@ -1,4 +1,5 @@
-"""Consumer library on the real broker and database: inbox dedup, DLQ, offsets after processing."""
+"""Consumer library on the real broker and database: inbox dedup, DLQ, offsets after processing,
+attempt counts that survive a restart."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
+from acl.adapters.fakes import FakeInbox
 from acl.adapters.kafka_publisher import KafkaPublisher
 from acl.adapters.pg_inbox import PgInboxStore, install_inbox
 from acl.consumer import EventConsumer
 from acl.domain import DomainEvent
 from acl.envelope import to_message
 from acl.metrics import ConsumerMetrics
+from acl.ports import Failure, InboxStore
 from tests.acl.helpers import create_topics, first, read_topic, wait_until
 
 
@@ -197,3 +200,92 @@ def test_a_poison_event_in_a_batch_is_dead_lettered_and_the_rest_applied_once(
     assert count(consumer_db, "SELECT count(DISTINCT event_id) FROM effects") == 59
     assert count(consumer_db, "SELECT count(*) FROM strangler_inbox.inbox") == 59
     publisher.close()
+
+
+class Crash(BaseException):
+    """The process dying in the middle of an attempt (OOM, kill -9): no ``except Exception`` sees it."""
+
+
+@pytest.mark.parametrize("dies_on", [2, 3])
+def test_a_restarted_consumer_carries_on_counting_and_does_not_retry_a_poison_event_forever(
+    kafka_bootstrap: str, consumer_db: str, dies_on: int
+) -> None:
+    topic = f"consumer-test-{uuid.uuid4().hex[:6]}"
+    create_topics(kafka_bootstrap, [topic, f"{topic}.dlq"], partitions=1)
+    poison, good = (m.__class__(topic, m.key, m.value, m.headers, m.event_id) for m in messages(2))
+    poison = poison.__class__(topic, poison.key, b'{"amount": null}', poison.headers, poison.event_id)
+    publisher = KafkaPublisher(kafka_bootstrap)
+    assert all(publisher.publish([poison, good]))
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    calls: list[int] = []
+
+    def dying(event: Any, tx: psycopg.Connection[Any]) -> None:
+        if event.get_data()["amount"] is None:
+            calls.append(1)
+            if len(calls) == dies_on:
+                raise Crash()
+            raise ValueError("amount is required")
+        effect(event, tx)
+
+    first_run = EventConsumer(kafka_bootstrap, group, [topic], dying, PgInboxStore(consumer_db),
+                              f"{topic}.dlq", max_attempts=3)
+    with pytest.raises(Crash):
+        while True:
+            first_run.poll_once(0.5)
+    first_run.close()
+    assert len(calls) == dies_on, "the first run died in the attempt it was told to"
+
+    second_calls: list[str] = []
+
+    def strict(event: Any, tx: psycopg.Connection[Any]) -> None:
+        second_calls.append(event.get_id())
+        if event.get_data()["amount"] is None:
+            raise ValueError("amount is required")
+        effect(event, tx)
+
+    second_run = EventConsumer(kafka_bootstrap, group, [topic], strict, PgInboxStore(consumer_db),
+                               f"{topic}.dlq", max_attempts=3)
+    run_until(second_run, lambda: count(consumer_db, "SELECT count(*) FROM effects") == 1, "the good event")
+    assert second_calls.count(poison.event_id) == 3 - dies_on, "attempts counted across the restart"
+    [dead] = read_topic(kafka_bootstrap, f"{topic}.dlq", 1)
+    assert dead["id"] == poison.event_id and dead["headers"]["dlq_attempts"] == b"3"
+    assert dead["headers"]["dlq_error"] == b"ValueError: amount is required"
+    assert count(consumer_db, "SELECT count(*) FROM strangler_inbox.failure WHERE dead_lettered") == 1
+    assert count(consumer_db, "SELECT count(*) FROM strangler_inbox.inbox") == 1
+    publisher.close()
+
+
+@pytest.mark.parametrize("store", ["pg", "fake"])
+def test_failures_are_counted_per_event_reset_on_replay_and_forgotten_once_applied(
+    consumer_db: str, store: str
+) -> None:
+    inbox: InboxStore = PgInboxStore(consumer_db) if store == "pg" else FakeInbox()
+    assert inbox.record_attempt("g", "e1", "t/0/5", None) == 1
+    assert inbox.record_attempt("g", "e1", "t/0/5", "ValueError: x") == 2
+    assert inbox.record_attempt("other-group", "e1", "t/0/5", None) == 1, "counted per consumer group"
+    inbox.record_dead_lettered("g", "e1", "t/0/5", "ValueError: y")
+    with inbox.transaction() as tx:
+        assert inbox.failures(tx, "g", ["e1", "e2"]) == {"e1": Failure(2, "ValueError: y", "t/0/5", True)}
+    with inbox.transaction() as tx:  # the batch path: one call records, or reports known failures
+        assert inbox.record_unless_failed(tx, "g", ["e1", "e3"]) == (
+            set(), {"e1": Failure(2, "ValueError: y", "t/0/5", True)}
+        )
+    with inbox.transaction() as tx:
+        assert inbox.record_unless_failed(tx, "g", ["e3", "e4", "e3"]) == ({"e3", "e4"}, {})
+        assert inbox.record_unless_failed(tx, "g", ["e3"]) == (set(), {}), "e3 is a duplicate now"
+    assert inbox.record_attempt("g", "e1", "t/0/9", None) == 1, "a replay at a new offset counts afresh"
+    with inbox.transaction() as tx:
+        inbox.forget_failures(tx, "g", ["e1"])
+    with inbox.transaction() as tx:
+        assert inbox.failures(tx, "g", ["e1"]) == {}
+        assert set(inbox.failures(tx, "other-group", ["e1"])) == {"e1"}
+
+
+def test_an_inbox_installed_before_failures_were_persisted_gets_the_table_on_first_use(
+    fresh_database: Callable[[str], str]
+) -> None:
+    url = fresh_database("acl_old_inbox")
+    with psycopg.connect(url) as conn:  # what install_inbox created before this change
+        conn.execute("CREATE SCHEMA strangler_inbox; CREATE TABLE strangler_inbox.inbox (consumer text,"
+                     " event_id text, applied_at timestamptz, PRIMARY KEY (consumer, event_id))")
+    assert PgInboxStore(url).record_attempt("g", "e1", "t/0/1", None) == 1
