@@ -35,6 +35,13 @@ def duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
 
 
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a header like 'Authorization: Api-Key KEY'")
+    return name.strip(), value.strip()
+
+
 def _output_options(parser: argparse.ArgumentParser) -> None:
     from shadow.report import FORMATS
 
@@ -55,8 +62,17 @@ def register(subparsers: Any) -> None:
     _output_options(report)
     report.set_defaults(handler=cmd_report)
 
-    replay = sub.add_parser("replay", help="replay a recorded JSONL corpus against primary and candidate")
-    replay.add_argument("flows", type=Path, help="JSONL corpus of recorded exchanges (see shadow.replay)")
+    replay = sub.add_parser(
+        "replay", help="replay captured traffic (mitmproxy .flow or JSONL) against primary and candidate",
+        description="Replay recorded exchanges against a primary and a candidate with no live traffic and "
+        "report like `shadow report`. Flow files from `strangler capture` have their credentials "
+        "redacted: give real ones with --set-header for authenticated routes, or both sides answer "
+        "401 and match, which proves nothing.")
+    replay.add_argument("flows", type=Path,
+                        help="a .flow file from `strangler capture`, or a JSONL corpus (see shadow.replay)")
+    replay.add_argument("--set-header", action="append", default=[], metavar="'NAME: VALUE'",
+                        type=_header, help="put this header back where the capture redacted it "
+                        "(repeatable), e.g. --set-header 'Authorization: Api-Key ps_test_...'")
     replay.add_argument("--primary", required=True, help="primary base URL, e.g. http://127.0.0.1:8000")
     replay.add_argument("--candidate", required=True, help="candidate base URL")
     replay.add_argument("--secondary", help="a second primary instance, for noise cancellation")
@@ -132,7 +148,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from shadow.store import InMemoryObservationStore, ObservationStore
 
     rules = parse_rules_file(args.rules) if args.rules else RuleSet()
-    corpus = list(read_corpus(args.flows, args.capability))
+    corpus = list(read_corpus(args.flows, args.capability, set_headers=args.set_header))
     memory = InMemoryObservationStore()
     store: ObservationStore = memory
     if args.store:

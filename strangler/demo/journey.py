@@ -222,8 +222,9 @@ class Journey:
             failed = [f"{c}: {e.detail}" for c, e in found.items() if e.verdict.value == "failed"]
             if failed or time.monotonic() > deadline:
                 self._show_differences()
-                # the gate decides, and its refusal is the evidence the journey stops with
-                for capability in CAPABILITIES:
+                # the gate decides, and its refusal is the evidence the journey stops with;
+                # a capability whose evidence failed goes first, so that is what stops it
+                for capability in sorted(CAPABILITIES, key=lambda c: found[c].verdict.value != "failed"):
                     self._advance(capability, LiveActions(), "canary",
                                   "demo: the first canary share, if shadow parity holds")
                 return

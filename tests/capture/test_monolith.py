@@ -141,6 +141,12 @@ def test_capture_the_monolith_then_replay_the_flows_against_primary_and_candidat
         assert done.returncode == 1, done.stderr
         assert report["total"] == 4 and report["matched"] == 0, report
         assert {r["method"] for r in broken.received} == {"GET"}  # the write never reached it
+        assert "Api-Key [redacted]" in {r["headers"].get("Authorization") for r in broken.received}
+        broken.received.clear()
+        # the operator gives the real key back: the replay sends it where the capture redacted it
+        done, _ = replay(tmp_path, out, monoliths.primary, broken.url, "--set-header",
+                         f"Authorization: Api-Key {monoliths.api_key}")
+        assert f"Api-Key {monoliths.api_key}" in {r["headers"].get("Authorization") for r in broken.received}
 
     # a primary that is down: a clear error, exit non-zero
     dead = f"http://127.0.0.1:{free_port()}"
