@@ -32,8 +32,8 @@ from strangler.errors import StranglerError
 DESCRIPTION = """\
 Strangle a legacy Django monolith into extracted services, with evidence at every step.
 
-Start here:  strangler demo      (brings the stack up on embedded defaults, seeds it,
-                                  runs the legacy client, prints a summary)
+Start here:  strangler demo      (strangles the ledger's read side end to end on embedded
+                                  defaults, with the legacy client calling throughout)
 Settings come from STRANGLER_* environment variables; `strangler config` shows them.
 """
 
