@@ -59,6 +59,13 @@ def test_flip_to_extracted_is_refused_with_insufficient_evidence_and_changes_not
     assert services.current_version() == 1
     with pytest.raises(GateRefusedError):
         services.flip("wallets", "canary", percent="5.01", reason="go", actor="alice")
+    # each refused attempt is on the record: who, why, what was asked, the evidence that refused it
+    refusals = list(AuditEntry.objects.filter(action="flip_refused").order_by("id"))
+    assert [(e.actor, e.reason, e.from_mode, e.to_mode, e.to_basis_points, e.version, e.forced)
+            for e in refusals] == [("alice", "go", "monolith", "extracted", 0, 1, False),
+                                   ("alice", "go", "monolith", "canary", 501, 1, False)]
+    assert refusals[0].evidence["holds"] is False
+    assert "shadow: insufficient evidence: 0 shadow samples, 1000 needed" in refusals[0].evidence["missing"]
 
 
 def test_forced_flip_past_the_gate_is_audited_as_forced_with_the_missing_evidence(table: object) -> None:

@@ -168,7 +168,16 @@ def flip(name: str, mode: str, *, reason: str, actor: str, percent: Any = None,
                        forced=force and not gate.holds)
         return ChangeResult(published.version, entry.pk, gate)
 
-    return _change(work)
+    try:
+        return _change(work)
+    except GateRefusedError as refused:
+        # Audited after the change's transaction rolled back: the attempt, who, why and the
+        # evidence that refused it are part of the record; nothing else changed.
+        current = Capability.objects.using(control_db()).get(name=name)
+        _audit("flip_refused", actor, reason, current_version(), capability=name,
+               before=(current.mode, current.canary_basis_points), after=(target, basis_points),
+               gate=refused.gate)
+        raise
 
 
 def rollback(name: str, *, reason: str, actor: str) -> ChangeResult:
