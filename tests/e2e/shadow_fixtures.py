@@ -24,13 +24,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 from tests.e2e.test_ledger_query_extracted import Rig as LedgerRig
-from tests.e2e.test_proxy_modes import http_ok, port_open, wait_until
+from tests.e2e.test_proxy_modes import create_database, http_ok, port_open, wait_until
 from tests.extracted.conftest import migrate_ledger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,14 +97,6 @@ def run_strangler(env: dict[str, str], *argv: str, timeout: float = 120) -> subp
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _database(server_url: str, prefix: str, created: list[str]) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    created.append(name)
-    return urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-
-
 @pytest.fixture(scope="module")
 def shadow_rig(pg_server_url: str, kafka_bootstrap: str,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShadowRig]:
@@ -115,9 +106,9 @@ def shadow_rig(pg_server_url: str, kafka_bootstrap: str,
     home = tmp_path_factory.mktemp("shadow-e2e")
     created: list[str] = []
     children: list[subprocess.Popen[bytes]] = []
-    monolith_db = _database(pg_server_url, "shmono", created)
-    ledger_db = _database(pg_server_url, "shledger", created)
-    control_db = _database(pg_server_url, "shctl", created)
+    monolith_db = create_database(pg_server_url, "shmono", created)
+    ledger_db = create_database(pg_server_url, "shledger", created)
+    control_db = create_database(pg_server_url, "shctl", created)
     bugs = planted_bugs()
     inherited = ("DJANGO_SETTINGS_MODULE", "STRANGLER_PLANTED_BUG")
     env = {k: v for k, v in os.environ.items() if k not in inherited}

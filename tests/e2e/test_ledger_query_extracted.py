@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -37,7 +37,15 @@ import pytest
 
 from legacy_client import Transcript, run_scenario
 from tests.acl.conftest import kafka_bootstrap, tansu
-from tests.e2e.test_proxy_modes import first_difference, free_port, http_ok, normalised, port_open, wait_until
+from tests.e2e.test_proxy_modes import (
+    create_database,
+    first_difference,
+    free_port,
+    http_ok,
+    normalised,
+    port_open,
+    wait_until,
+)
 from tests.extracted.conftest import migrate_ledger
 
 __all__ = ["kafka_bootstrap", "tansu"]
@@ -69,14 +77,6 @@ class Rig:
     ledger_log: Path
 
 
-def _database(server_url: str, prefix: str, created: list[str]) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    created.append(name)
-    return urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-
-
 @pytest.fixture(scope="module")
 def rig(pg_server_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     from acl.install import install
@@ -85,8 +85,8 @@ def rig(pg_server_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempP
     home = tmp_path_factory.mktemp("ledger-e2e")
     created: list[str] = []
     children: list[subprocess.Popen[bytes]] = []
-    monolith_db = _database(pg_server_url, "lqmono", created)
-    ledger_db = _database(pg_server_url, "lqledger", created)
+    monolith_db = create_database(pg_server_url, "lqmono", created)
+    ledger_db = create_database(pg_server_url, "lqledger", created)
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(
         {

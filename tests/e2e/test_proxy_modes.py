@@ -91,7 +91,8 @@ class Rig:
         return result
 
 
-def _database(server_url: str, prefix: str, created: list[str]) -> str:
+def create_database(server_url: str, prefix: str, created: list[str]) -> str:
+    """A new uniquely named database on ``server_url``; its name goes to ``created`` for cleanup."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -106,8 +107,8 @@ def rig(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     home = tmp_path_factory.mktemp("proxy-e2e")
     created: list[str] = []
     children: list[subprocess.Popen[bytes]] = []
-    monolith_db = _database(pg_server_url, "e2emono", created)
-    control_db = _database(pg_server_url, "e2ectl", created)
+    monolith_db = create_database(pg_server_url, "e2emono", created)
+    control_db = create_database(pg_server_url, "e2ectl", created)
     base_env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env = {**base_env, "STRANGLER_HOME": str(home), "STRANGLER_MONOLITH_DATABASE_URL": monolith_db,
            "STRANGLER_CONTROL_DATABASE_URL": control_db, "STRANGLER_LOG_FORMAT": "json"}
