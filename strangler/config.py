@@ -54,6 +54,7 @@ class Settings:
     # Gate thresholds. The defaults are production's; `strangler demo` lowers them to fit minutes.
     shadow_min_samples: int
     shadow_min_match_rate: float
+    shadow_max_latency_delta_ms: float  # candidate p99 minus primary p99
     decommission_window: timedelta  # no monolith traffic on a capability's routes for this long
 
     @property
@@ -134,8 +135,19 @@ class Settings:
             bank_failure_suffix=r.text("BANK_FAILURE_SUFFIX", "0000"),
             shadow_min_samples=r.integer("SHADOW_MIN_SAMPLES", 1000, low=1, high=10_000_000),
             shadow_min_match_rate=r.fraction("SHADOW_MIN_MATCH_RATE", 0.999),
+            shadow_max_latency_delta_ms=float(r.integer("SHADOW_MAX_LATENCY_DELTA_MS", 50, low=1,
+                                                        high=600_000)),
             decommission_window=r.duration("DECOMMISSION_WINDOW", "60d"),
         )
+
+
+def format_duration(window: timedelta) -> str:
+    """The largest whole unit, as the settings write durations: 60d, 12h, 30m, 90s."""
+    seconds = int(window.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 class _Reader:

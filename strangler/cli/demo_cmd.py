@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ def register(subparsers: Any) -> None:
         "reconciliation, canary steps, extraction and decommissioning, through the real gates. "
         "Prints a timeline, writes an HTML report, exits 0 only if the journey completed with no "
         "client-visible error. The demo lowers the time-bound thresholds (shadow samples, clean "
-        "runs in a row, the decommission window) so it takes minutes; `strangler config` shows them.",
+        "runs in a row, the decommission window) so it takes minutes, and the candidate latency "
+        "bound to fit a small shared machine; `strangler config` shows them.",
     )
     demo.add_argument("--transactions", type=positive_int, default=20_000,
                       help="ledger history to seed (default 20000)")
@@ -85,6 +87,7 @@ def wait_for_outbox_drain(database_url: str, timeout: float) -> tuple[int, int]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from strangler.demo.journey import demo_environment
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the timeline
     os.environ.update(demo_environment())
     if args.plant_bug:

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from strangler.config import format_duration
 from strangler.errors import StranglerError
 
 EXIT_PASS, EXIT_BELOW, EXIT_NO_DATA = 0, 1, 3
@@ -101,11 +102,15 @@ def _django() -> None:
 
 def _emit(args: argparse.Namespace, observations: list[Any], title: str) -> int:
     from shadow.aggregate import aggregate
-    from shadow.evidence import gate_evidence
+    from shadow.evidence import Thresholds, gate_evidence
     from shadow.report import passed, render
+    from strangler.config import get_settings
 
+    settings = get_settings()  # the gate's own thresholds, so the report says what the gate will
+    thresholds = Thresholds(settings.shadow_min_match_rate, settings.shadow_min_samples,
+                            settings.shadow_max_latency_delta_ms)
     summary = aggregate(observations)
-    text = render(args.format, summary, gate_evidence(summary), title, args.fail_under)
+    text = render(args.format, summary, gate_evidence(summary, thresholds), title, args.fail_under)
     if args.output is not None:
         args.output.write_text(text, encoding="utf-8")
     else:
@@ -137,7 +142,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     since = datetime.now(UTC) - args.since
     observations = _stored(lambda: DjangoObservationStore().since(args.capability, since))
-    title = f"Shadow report: {args.capability or 'all capabilities'}, last {args.since}"
+    title = f"Shadow report: {args.capability or 'all capabilities'}, last {format_duration(args.since)}"
     return _emit(args, observations, title)
 
 

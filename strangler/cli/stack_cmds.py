@@ -54,6 +54,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = get_settings()
     stack = Stack(settings, say=lambda line: console.print(line, highlight=False))
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # started with `&` from a script, SIGINT arrives ignored; `kill -INT` must still stop it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         services = not (args.no_services or args.no_kafka)
         stack.start(with_kafka=not args.no_kafka, with_worker=not args.no_worker, services=services)

@@ -123,3 +123,24 @@ def test_checks_that_do_not_hold_keep_the_step_open_until_an_advance_finds_them_
 
     assert done.transition == "planned → backfilled" and actions.ran == []
     assert Plan.objects.using("control").get(capability=CAP).state == "backfilled"
+
+
+def test_a_fast_lever_outside_the_plan_stops_advance_until_plan_and_traffic_agree(
+        table: object, verdicts: Verdicts, actions: RecordingActions) -> None:
+    from strangler.control.cutover.errors import InvalidPlanRequestError
+
+    advance(actions, to="canary")
+    assert mode() == ("canary", "1.00")
+    routing.rollback(CAP, reason="incident: errors on the ledger", actor="oncall")  # the fast lever
+
+    (status,) = services.status(CAP)
+    assert status.missing[0].startswith("routing: the route table says monolith but the plan says canary 1%")
+    with pytest.raises(InvalidPlanRequestError, match="route table says monolith"):
+        advance(actions)  # it would have sent the traffic back out at 5 %, unasked
+    assert mode() == ("monolith", "0.00")
+
+    services.rollback(CAP, actor="oncall", reason="bring the plan in line", executor=actions)
+    (status,) = services.status(CAP)
+    assert status.state == "backfilled" and not any(m.startswith("routing:") for m in status.missing)
+    advance(actions)  # back on the plan: shadow first, as if new
+    assert mode() == ("shadow", "0.00")

@@ -12,7 +12,8 @@ from strangler.cli import main
     [
         (["demo", "--transactions", "-5"], "-5 must be at least 1"),
         (["demo", "--concurrency", "0"], "0 must be at least 1"),
-        (["demo", "--duration", "nan"], "nan must be above 0"),
+        (["demo", "--dwell", "nan"], "nan must be above 0"),
+        (["demo", "--shadow-timeout", "-1"], "-1 must be above 0"),
         (["seed", "--transactions", "lots"], "'lots' is not a whole number"),
         (["client", "load", "--duration", "0"], "0 must be above 0"),
     ],

@@ -44,6 +44,7 @@ def test_configured_servers_turn_embedded_defaults_off() -> None:
         ("STRANGLER_SHADOW_MIN_MATCH_RATE", "99.9"),
         ("STRANGLER_SHADOW_MIN_MATCH_RATE", "0"),
         ("STRANGLER_SHADOW_MIN_SAMPLES", "-1"),
+        ("STRANGLER_SHADOW_MAX_LATENCY_DELTA_MS", "0"),
         ("STRANGLER_DECOMMISSION_WINDOW", "60"),
         ("STRANGLER_DECOMMISSION_WINDOW", "0d"),
         ("STRANGLER_DECOMMISSION_WINDOW", "two months"),

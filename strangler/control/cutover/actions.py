@@ -23,6 +23,7 @@ from strangler.control.cutover.models import Plan
 from strangler.control.routing import services as routing
 from strangler.control.routing.models import Capability
 
+FLIP_PROPAGATION_SECONDS = 5.0
 PORT_OF = {"ledger": "ledger_reads"}  # the monolith's internal port a data capability moves
 # Reference data an extracted service needs besides its own history (the ledger authenticates
 # merchants by API key): published as ACL snapshot events, which the service's inbox absorbs
@@ -84,7 +85,10 @@ class LiveActions(ActionExecutor):
         cap = Capability.objects.using(routing.control_db()).get(name=plan.capability)
         if cap.mode == mode and (percent is None or cap.percent == f"{float(percent):.2f}"):
             return  # already there: a resumed step does not publish a needless version
-        routing.flip(plan.capability, mode, percent=percent, reason=reason, actor=actor)
+        result = routing.flip(plan.capability, mode, percent=percent, reason=reason, actor=actor)
+        # the step's checks ask whether every live proxy serves the new table: give them the
+        # second they are promised, instead of failing the check the moment after the flip
+        routing.wait_for_version(result.version, FLIP_PROPAGATION_SECONDS)
 
     def rollback_routing(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
         cap = Capability.objects.using(routing.control_db()).get(name=plan.capability)

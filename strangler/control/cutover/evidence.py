@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from extracted.ledger_query.sync import sync_lag
 from migrations.backfill.runner import capture_installed, handover
-from strangler.config import get_settings
+from strangler.config import format_duration, get_settings
 from strangler.control.cutover.models import Plan, RouteTraffic
 from strangler.control.routing import evidence as routing_evidence
 from strangler.control.routing import services as routing
@@ -109,10 +109,11 @@ def legacy_traffic_evidence(plan: Plan) -> Evidence:
     rules = list(RouteRule.objects.using(db).filter(capability__name=plan.capability)
                  .values_list("method", "path"))
     facts = {"window_seconds": window.total_seconds()}
+    span = format_duration(window)
     first = RouteTraffic.objects.using(db).order_by("minute").first()
     if first is None or first.minute > since:
         return Evidence("legacy_traffic", Verdict.INSUFFICIENT,
-                        f"the traffic record does not cover the {_human(window)} window yet", facts)
+                        f"the traffic record does not cover the {span} window yet", facts)
     hits = 0
     for method, path in rules:
         total = (RouteTraffic.objects.using(db)
@@ -122,18 +123,10 @@ def legacy_traffic_evidence(plan: Plan) -> Evidence:
     facts["monolith_hits"] = hits
     if hits:
         return Evidence("legacy_traffic", Verdict.FAILED,
-                        f"the monolith served {hits} requests on its routes in the last {_human(window)}",
+                        f"the monolith served {hits} requests on its routes in the last {span}",
                         facts)
     return Evidence("legacy_traffic", Verdict.OK,
-                    f"the monolith served none of its routes in the last {_human(window)}", facts)
-
-
-def _human(window: timedelta) -> str:
-    seconds = int(window.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+                    f"the monolith served none of its routes in the last {span}", facts)
 
 
 _PROVIDERS: dict[str, PlanProvider] = {

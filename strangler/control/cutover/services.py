@@ -114,6 +114,30 @@ def _peek(name: str) -> Plan:
     return found or Plan(capability=name, data_capability=RECONCILED_AS.get(name, ""))
 
 
+_ROUTED_AS = {State.SHADOW: "shadow", State.CANARY: "canary", State.EXTRACTED: "extracted",
+              State.DECOMMISSIONED: "extracted"}
+
+
+def routing_drift(plan: Plan, cap: Capability | None) -> str | None:
+    """Why the route table disagrees with where the plan put it, or None.
+
+    The fast levers (``strangler rollback``, ``routes flip``) move routing without the
+    plan: right in an incident, but an ``advance`` from a plan that no longer describes
+    the traffic would send it back out unasked.
+    """
+    expected = _ROUTED_AS.get(State(plan.state))
+    if cap is None or expected is None or plan.in_progress:
+        return None
+    same_share = expected != "canary" or (plan.percent and float(cap.percent) == float(plan.percent))
+    if cap.mode == expected and same_share:
+        return None
+    routed = f"canary {float(cap.percent):g}%" if cap.mode == "canary" else cap.mode
+    planned = f"canary {plan.percent}%" if expected == "canary" else expected
+    return (f"routing: the route table says {routed} but the plan says {planned} (a fast lever "
+            "moved it). Run `strangler migrate rollback` to bring the plan back to the traffic, or "
+            "`strangler routes flip` to put the traffic back where the plan is")
+
+
 def _status(plan: Plan) -> PlanStatus:
     cap = Capability.objects.using(_db()).filter(name=plan.capability).first()
     upcoming = machine.needs(_position(plan))
@@ -121,6 +145,9 @@ def _status(plan: Plan) -> PlanStatus:
     if upcoming is not None:
         verdict = machine.decide(upcoming, evidence.gather(plan, upcoming.requires))
         missing = verdict.missing if isinstance(verdict, Refusal) else ()
+    drift = routing_drift(plan, cap)
+    if drift is not None:
+        missing = (drift, *missing)
     return PlanStatus(plan.capability, plan.state, plan.percent or None,
                       cap.mode if cap else "(not routed)", dict(plan.ports), plan.in_progress,
                       upcoming.describe() if upcoming else None,
@@ -137,6 +164,9 @@ def advance(capability: str, *, actor: str, reason: str, executor: ActionExecuto
     results: list[StepResult] = []
     with _locked(capability):
         plan = plan_for(capability)
+        drift = routing_drift(plan, Capability.objects.using(_db()).filter(name=capability).first())
+        if drift is not None:
+            raise InvalidPlanRequestError(f"{capability} cannot advance: {drift}. Nothing was changed.")
         if plan.in_progress:
             results.append(_resume(plan, executor, actor, reason))
             if target is None:

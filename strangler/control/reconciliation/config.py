@@ -3,7 +3,8 @@
 Until strangler.config carries them, these ``STRANGLER_RECONCILE_*`` variables are read here:
 
     LEGACY_URL         legacy database (default: the monolith's, STRANGLER_MONOLITH_DATABASE_URL)
-    EXTRACTED_URL      extracted ledger database (no default: a run without it is incomplete)
+    EXTRACTED_URL      extracted ledger database (default: the ledger service's,
+                       STRANGLER_LEDGER_DATABASE_URL; unreachable or empty means incomplete)
     SIGNING_KEY        manifest HMAC key (default: derived from STRANGLER_SECRET_KEY)
     CERTIFICATE_RUNS   consecutive clean runs a PASS needs (default 7)
     FULL_EVERY         a comparison reads every row at least once in this many runs; the
@@ -54,7 +55,7 @@ class ReconcileConfig:
         key = env.get(PREFIX + "SIGNING_KEY", "").strip()
         return cls(
             legacy_url=env.get(PREFIX + "LEGACY_URL", "").strip() or settings.monolith_database_url,
-            extracted_url=env.get(PREFIX + "EXTRACTED_URL", "").strip() or None,
+            extracted_url=env.get(PREFIX + "EXTRACTED_URL", "").strip() or settings.ledger_database_url,
             signing_key=derive_key(key or settings.secret_key),
             certificate_runs=int(runs_text),
             hold_file=env.get(PREFIX + "HOLD_FILE", "").strip() or None,

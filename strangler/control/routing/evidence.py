@@ -15,9 +15,8 @@ from strangler.control.routing.gates import Evidence, Verdict
 
 Provider = Callable[[str], Evidence]
 
-# The shadow gate's latency bound; its sample and match-rate bounds are settings
-# (STRANGLER_SHADOW_MIN_SAMPLES, STRANGLER_SHADOW_MIN_MATCH_RATE) so the audit shows them.
-SHADOW_MAX_LATENCY_DELTA_MS = 50.0
+# The shadow gate's bounds are settings (STRANGLER_SHADOW_MIN_SAMPLES, _MIN_MATCH_RATE,
+# _MAX_LATENCY_DELTA_MS); the evidence's facts carry them, so the audit shows them.
 
 
 def shadow_evidence(capability: str) -> Evidence:
@@ -26,7 +25,7 @@ def shadow_evidence(capability: str) -> Evidence:
                     {"match_rate": None, "samples": 0, "latency_delta_ms": None,
                      "needs": {"match_rate": settings.shadow_min_match_rate,
                                "samples": settings.shadow_min_samples,
-                               "latency_delta_ms": SHADOW_MAX_LATENCY_DELTA_MS}})
+                               "latency_delta_ms": settings.shadow_max_latency_delta_ms}})
 
 
 def reconciliation_evidence(capability: str) -> Evidence:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from shadow.aggregate import aggregate
 from shadow.evidence import Thresholds, gate_evidence
 from strangler.config import get_settings
-from strangler.control.routing import evidence as routing_evidence
 from strangler.control.routing.gates import Evidence, Verdict
 from strangler.control.shadow.store import DjangoObservationStore
 
@@ -18,6 +17,6 @@ def shadow_evidence(capability: str) -> Evidence:
     observations = DjangoObservationStore().since(capability, datetime.now(UTC) - WINDOW)
     settings = get_settings()
     thresholds = Thresholds(settings.shadow_min_match_rate, settings.shadow_min_samples,
-                            routing_evidence.SHADOW_MAX_LATENCY_DELTA_MS)
+                            settings.shadow_max_latency_delta_ms)
     found = gate_evidence(aggregate(observations), thresholds)
     return Evidence("shadow", Verdict(found.verdict), found.detail, found.facts)
