@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
 import subprocess
 import time
 import warnings
@@ -134,13 +135,34 @@ class EmbeddedPostgres:
         raise StackError(f"embedded PostgreSQL did not accept connections in {timeout}s: {last}")
 
     def stop(self) -> None:
-        """Fast shutdown (sessions terminated, clean checkpoint); immediate if that does not finish."""
+        """Fast shutdown (sessions terminated, clean checkpoint); immediate if that does not finish.
+
+        pg_ctl runs as the server's user and needs to reach the data directory; when it cannot
+        (a parent directory's mode was tightened since the start: pytest does that to its temp
+        root when another session starts), the postmaster is signalled directly, as pg_ctl would.
+        """
         for mode, wait in (("fast", 30), ("immediate", 15)):
             if not self.running():
                 return
             subprocess.run([_bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "-t", str(wait),
                             "stop"], capture_output=True, check=False,
                            **self._run_kwargs())  # type: ignore[call-overload]
+            if self.running():
+                self._signal_postmaster(signal.SIGINT if mode == "fast" else signal.SIGQUIT, wait)
+
+    def _signal_postmaster(self, signum: int, wait: float) -> None:
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+            os.kill(pid, signum)
+        except (OSError, ValueError, IndexError):
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
 
 
 def ensure_database(server_url: str, name: str) -> None:
