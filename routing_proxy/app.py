@@ -30,6 +30,7 @@ from routing_proxy.control_client import ControlClient, ControlClientConfig, fet
 from routing_proxy.dataplane.config import ProxyConfig, UpstreamConfig
 from routing_proxy.dataplane.server import ProxyServer
 from routing_proxy.errors import RouteTableError
+from routing_proxy.fence import FenceConfig
 from routing_proxy.metrics_endpoint import expose_metrics
 from routing_proxy.routes import RouteTable, parse_route_file
 
@@ -53,12 +54,14 @@ def serve(table_path: str | Path | None = None, *, host: str, port: int, monolit
           extracted_url: str, reuse_port: bool = False, access_log: bool = True,
           control_database_url: str | None = None, poll_interval: float = 2.0,
           listen: bool = True, metrics_port: int | None = None,
-          comparator: ComparatorOptions | None = None) -> None:
+          comparator: ComparatorOptions | None = None, fence: FenceConfig | None = None) -> None:
     """Run one proxy instance until SIGTERM/SIGINT, from a route file or the control plane.
 
     ``comparator``: compare shadow copies (see the module docstring); None copies nothing.
+    ``fence``: the read-your-writes fence (``routing_proxy.fence``); None: its defaults, on.
     """
-    config = build_config(monolith_url, extracted_url, access_log=access_log)
+    config = build_config(monolith_url, extracted_url, access_log=access_log,
+                          fence=fence or FenceConfig())
     sink = _comparator(comparator)
     if control_database_url is not None:
         control = ControlClientConfig(control_database_url, poll_interval=poll_interval, listen=listen)
@@ -172,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="serve Prometheus /metrics on this port (0 = any free port; off by default)")
     parser.add_argument("--log-format", choices=["console", "json"], default="json")
     add_shadow_arguments(parser)
+    add_fence_arguments(parser)
     args = parser.parse_args(argv)
     configure(args.log_format)
     if (args.table is None) == (args.control_database_url is None):
@@ -179,6 +183,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.shadow_compare and not (args.shadow_database_url or args.control_database_url):
         parser.error("--shadow-compare stores observations: add --shadow-database-url (or follow the "
                      "control plane with --control-database-url)")
+    try:
+        fence = fence_config(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     from shadow.errors import RulesFileError
 
     try:
@@ -186,11 +194,35 @@ def main(argv: Sequence[str] | None = None) -> None:
               extracted_url=args.extracted_url, reuse_port=args.reuse_port,
               access_log=not args.no_access_log, control_database_url=args.control_database_url,
               poll_interval=args.poll_interval, listen=not args.no_listen,
-              metrics_port=args.metrics_port, comparator=comparator_options(args))
+              metrics_port=args.metrics_port, comparator=comparator_options(args),
+              fence=fence)
     except RouteTableError as exc:
         parser.exit(2, f"error: {exc}\n")
     except RulesFileError as exc:
         parser.exit(exc.exit_code, f"error: {exc}\n")
+
+
+def add_fence_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the read-your-writes fence (``routing_proxy.fence``)."""
+    group = parser.add_argument_group("read-your-writes fence")
+    group.add_argument("--no-read-your-writes", action="store_true",
+                       help="do not fence extracted reads after a client's own writes (not for "
+                            "production: a client may then read what it wrote as not yet there)")
+    group.add_argument("--fence-window", type=float, default=FenceConfig.window,
+                       help="seconds after a write its client's extracted reads are fenced "
+                            f"(default {FenceConfig.window:g})")
+    group.add_argument("--fence-wait", type=float, default=FenceConfig.wait,
+                       help="seconds the extracted service may wait for the writes "
+                            f"(default {FenceConfig.wait:g})")
+    group.add_argument("--fence-write-path", action="append", metavar="PREFIX",
+                       help="only writes under this path prefix leave a token (repeatable; "
+                            f"default: {' '.join(FenceConfig.write_paths)}; '/' is every write)")
+
+
+def fence_config(args: argparse.Namespace) -> FenceConfig:
+    return FenceConfig(enabled=not args.no_read_your_writes, window=args.fence_window,
+                       wait=args.fence_wait,
+                       write_paths=tuple(args.fence_write_path or FenceConfig.write_paths))
 
 
 def add_shadow_arguments(parser: argparse.ArgumentParser) -> None:

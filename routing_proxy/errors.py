@@ -106,3 +106,11 @@ class ClientRequestError(RoutingProxyError):
         self.error_code = error_code
         self.message = message
         super().__init__(f"{status} {error_code}: {message}")
+
+
+class FenceMissError(UpstreamError):
+    """The extracted service could not vouch for a client's recent writes in time (see ``fence``).
+
+    Not a failure of the service: it answered, it is only behind. The read falls back to
+    the monolith and the circuit breaker counts it as a success.
+    """

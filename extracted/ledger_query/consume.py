@@ -5,7 +5,10 @@ dead-letter topic) to the pure domain and the SQL projector. Every event is firs
 checked against its contract: one that fails it, or whose type/version the ledger
 does not know, is dead-lettered with the reason in its ``dlq_error`` header and
 nothing is written. Between events the loop records when it found nothing pending,
-which is what the sync lag (``extracted.ledger_query.sync``) measures against.
+which is what the sync lag (``extracted.ledger_query.sync``) measures against. Each
+batch also records which monolith requests (the events' correlation ids) it applied,
+for the read-your-writes fence (``extracted.ledger_query.fence``); the loop prunes
+those records after ``FENCE_RETENTION``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -28,12 +31,14 @@ from acl.contracts import ContractRegistry, load_contracts
 from acl.domain import DomainEvent
 from acl.metrics import ConsumerMetrics
 from acl.ops import ensure_topics
-from extracted.ledger_query import domain, projector
+from extracted.ledger_query import domain, fence, projector
 
 GROUP = "ledger-query"
 # topics are named by the event type's first two parts (acl.envelope.topic_for)
 TOPICS = ["paystream.wallet", "paystream.kyc", "paystream.merchant"]
 DEAD_LETTER_TOPIC = "paystream.dead-letter.ledger-query"
+# far longer than any proxy's fence window (seconds); older records only cost space
+FENCE_RETENTION = timedelta(minutes=10)
 _log = structlog.get_logger("ledger_query.consume")
 
 
@@ -53,10 +58,17 @@ class Projector:
 
     def apply_batch(self, events: Sequence[BaseCloudEvent], tx: Any) -> None:
         newest: datetime | None = None
+        requests: dict[tuple[str, int], bool] = {}  # (correlation id, wallet) -> applied
         for event in events:
-            committed_at = self._apply(event, tx)
+            committed_at, effects = self._apply(event, tx)
             if committed_at is not None and (newest is None or committed_at > newest):
                 newest = committed_at
+            correlation_id = event.get_extension("correlationid")
+            if isinstance(correlation_id, str) and correlation_id:
+                for wallet, applied in fence.touched(effects).items():
+                    key = (correlation_id, wallet)
+                    requests[key] = requests.get(key, False) or applied
+        fence.record(tx, requests)
         projector.mark_newest(tx, newest)
 
     def committed(self) -> None:
@@ -65,7 +77,7 @@ class Projector:
     def __call__(self, event: BaseCloudEvent, tx: Any) -> None:
         self.apply_batch([event], tx)
 
-    def _apply(self, event: BaseCloudEvent, tx: Any) -> datetime | None:
+    def _apply(self, event: BaseCloudEvent, tx: Any) -> tuple[datetime | None, list[domain.Effect]]:
         event_type = event.get_type()
         data = event.get_data()
         if not isinstance(data, dict):
@@ -73,19 +85,22 @@ class Projector:
         occurred = event.get_time()
         committed_at = occurred if isinstance(occurred, datetime) else None
         self.registry.validate(DomainEvent(event_type, "", "", committed_at or datetime.now(UTC), data))
-        projector.apply(tx, domain.decide(event_type, data), None)
-        return committed_at
+        effects = domain.decide(event_type, data)
+        projector.apply(tx, effects, None)
+        return committed_at, effects
 
 
 class LedgerConsumer:
     """Runs the event consumer and marks the moments it found nothing pending."""
 
     heartbeat_interval = 0.2  # seconds between caught-up marks while idle
+    prune_interval = 60.0  # seconds between prunes of the fence's records
 
     def __init__(self, database_url: str, consumer: EventConsumer) -> None:
         self.database_url, self.consumer = database_url, consumer
         self._conn: psycopg.Connection[Any] | None = None
         self._last_mark = 0.0
+        self._last_prune = time.monotonic()
 
     def run(self, stop: threading.Event) -> None:
         try:
@@ -98,6 +113,8 @@ class LedgerConsumer:
 
     def poll_once(self, timeout: float) -> bool:
         polled_at = datetime.now(UTC)
+        if time.monotonic() - self._last_prune >= self.prune_interval:
+            self._prune()
         if self.consumer.poll_once(timeout):
             return True
         # Only an assigned consumer that found nothing is caught up; one still joining is not.
@@ -105,12 +122,22 @@ class LedgerConsumer:
             self._mark_caught_up(polled_at)
         return False
 
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.database_url, autocommit=True)
+        return self._conn
+
+    def _prune(self) -> None:
+        self._last_prune = time.monotonic()
+        try:
+            fence.prune(self._connection(), FENCE_RETENTION)
+        except psycopg.Error as exc:  # a missed prune costs space, never correctness
+            _log.warning("ledger_query.fence_prune_failed", error=str(exc))
+
     def _mark_caught_up(self, at: datetime) -> None:
         if time.monotonic() - self._last_mark < self.heartbeat_interval:
             return
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.database_url, autocommit=True)
-        self._conn.execute(
+        self._connection().execute(
             "UPDATE ledger_sync_state SET caught_up_at = greatest(caught_up_at, %s) WHERE id = 1", (at,)
         )
         self._last_mark = time.monotonic()

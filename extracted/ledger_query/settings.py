@@ -37,6 +37,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "extracted.ledger_query.sync.SyncLagMiddleware",
+    # read-your-writes: holds a read the proxy fenced until the client's writes are applied
+    "extracted.ledger_query.fence.FenceMiddleware",
 ]
 
 DATABASES = {"default": database_from_url(ledger_database_url())}
@@ -58,5 +60,11 @@ REST_FRAMEWORK = {
 
 # Above this the sync lag is flagged stale in the response header and the metric.
 LEDGER_STALE_AFTER_SECONDS = 2.0
+
+# Read-your-writes fence (extracted.ledger_query.fence): the longest a fenced read may wait
+# for a client's writes (the proxy asks for its own wait, capped by this), and how far the
+# proxy's clock may run ahead of this database's before a hit turns into a (safe) miss.
+LEDGER_FENCE_MAX_WAIT_SECONDS = 0.3
+LEDGER_FENCE_CLOCK_MARGIN_SECONDS = 0.25
 
 LOGGING = django_logging_config(_s.log_format, _s.log_level)

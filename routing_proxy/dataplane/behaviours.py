@@ -1,7 +1,7 @@
 """Every per-request behaviour of the data plane, listed and wired in one place.
 
 Order in which a request meets them: request id -> header hygiene -> routing ->
-(upstream call) -> fallback -> shadow tee -> metrics -> access log.
+read-your-writes fence -> (upstream call) -> fallback -> shadow tee -> metrics -> access log.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from routing_proxy.dataplane.metrics import ProxyMetrics
 from routing_proxy.dataplane.request_id import RequestIdAssigner
 from routing_proxy.dataplane.routing import Router
 from routing_proxy.dataplane.shadow import ShadowSink, ShadowTee
+from routing_proxy.fence import ReadYourWrites
 from routing_proxy.routes import RouteTable
 
 
@@ -25,6 +26,7 @@ class Behaviours:
     hygiene: HeaderHygiene
     router: Router
     fallback: FallbackPolicy
+    fence: ReadYourWrites
     shadow: ShadowTee
     metrics: ProxyMetrics
     access_log: AccessLog
@@ -39,6 +41,7 @@ def build_behaviours(config: ProxyConfig, table: RouteTable, *, shadow_sink: Sha
         hygiene=HeaderHygiene(config.forwarded_proto, config.instance_id),
         router=Router(table),
         fallback=FallbackPolicy(config.fallback_enabled, config.fallback_statuses, metrics),
+        fence=ReadYourWrites(config.fence),
         shadow=ShadowTee(shadow_sink, config.shadow_queue_size, config.shadow_max_body, metrics),
         metrics=metrics,
         access_log=access_log or AccessLog(config.access_log),

@@ -19,6 +19,7 @@ from routing_proxy.dataplane.body import RequestBody
 from routing_proxy.dataplane.http import RequestHead, error_response
 from routing_proxy.decision import UNMATCHED, Decision
 from routing_proxy.errors import ClientRequestError
+from routing_proxy.fence import FencedRead
 from routing_proxy.paths import canonical_path
 
 if TYPE_CHECKING:
@@ -31,12 +32,15 @@ log = structlog.get_logger("routing_proxy.client")
 class Exchange:
     """One request on a client connection, from its head to the end of its response."""
 
-    __slots__ = ("body", "decision", "head", "must_close", "response_started", "started")
+    __slots__ = ("body", "decision", "fence", "fence_result", "head", "must_close",
+                 "response_started", "started")
 
     def __init__(self, head: RequestHead, body: RequestBody) -> None:
         self.head = head
         self.body = body
         self.decision: Decision = UNMATCHED
+        self.fence: FencedRead | None = None  # read-your-writes headers for the extracted upstream
+        self.fence_result: str | None = None  # what the extracted upstream said about them
         self.response_started = False
         self.must_close = False
         self.started = 0.0  # loop time the handler took it up; the shadow copy's primary latency

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from routing_proxy.decision import MONOLITH
+from routing_proxy.fence import FenceConfig
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class ProxyConfig:
     forwarded_proto: str = "http"
     instance_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     access_log: bool = True
+    fence: FenceConfig = field(default_factory=FenceConfig)  # read-your-writes (routing_proxy.fence)
 
     def __post_init__(self) -> None:
         if MONOLITH not in self.upstreams:

@@ -11,6 +11,7 @@ from routing_proxy.dataplane.metrics import ProxyMetrics
 from routing_proxy.decision import MONOLITH, Decision
 from routing_proxy.errors import (
     CircuitOpenError,
+    FenceMissError,
     UpstreamConnectError,
     UpstreamError,
     UpstreamStatusError,
@@ -19,6 +20,8 @@ from routing_proxy.errors import (
 
 
 def failure_kind(error: UpstreamError) -> str:
+    if isinstance(error, FenceMissError):
+        return "fence_miss"
     if isinstance(error, CircuitOpenError):
         return "circuit_open"
     if isinstance(error, UpstreamTimeoutError):

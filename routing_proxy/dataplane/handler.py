@@ -4,6 +4,12 @@ Runs as one task per exchange. Upstream failures of an extracted capability fall
 back to the monolith for idempotent requests (counted); writes get a 503 with the
 request id. Failures of the monolith itself give 502/504: there is nowhere else
 to go.
+
+Read-your-writes (``routing_proxy.fence``): a write sent to the monolith leaves a token
+for its client; a read routed to an extracted upstream carries that client's pending
+tokens, and if the upstream cannot vouch for them in time (a 503 with a fence result of
+``miss``, or no fence result at all) the read falls back to the monolith like any
+idempotent failure, but as a ``fence_miss``: not an upstream error, not a breaker failure.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ from routing_proxy.dataplane.upstream import UpstreamConnection, UpstreamPool
 from routing_proxy.decision import IDEMPOTENT_METHODS, MONOLITH, Decision
 from routing_proxy.errors import (
     CircuitOpenError,
+    FenceMissError,
     UpstreamError,
     UpstreamProtocolError,
+    UpstreamStatusError,
     UpstreamTimeoutError,
 )
+from routing_proxy.fence import client_key
 
 if TYPE_CHECKING:
     from routing_proxy.dataplane.client import ClientConnection, Exchange
@@ -53,22 +62,58 @@ class RequestHandler:
         upstream = decision.upstream
         fell_back = False
         status = 0
+        writer = reader = None  # client identities, when the fence tracks this write / read
+        fence = b.fence
+        if fence.enabled:
+            if upstream == MONOLITH:
+                if head.method not in IDEMPOTENT_METHODS:
+                    key = client_key(head.headers.get("authorization"))
+                    if key is not None and fence.write_started(
+                            key, head.request_id, head.path, head.headers.get("idempotency-key")):
+                        writer = key
+                        b.metrics.fenced(decision.capability, "write_tracked")
+            elif b.fallback.applies(decision):
+                reader = client_key(head.headers.get("authorization"))
+                fenced = fence.read(reader)
+                if fenced is not None and fenced.bypass:
+                    b.metrics.fenced(decision.capability, "bypass")
+                    fell_back, upstream = True, MONOLITH
+                elif fenced is not None:
+                    exchange.fence = fenced
+                    b.metrics.fenced(decision.capability, "fenced")
         try:
             try:
                 status = await self.forward(client, exchange, decision, upstream)
             except UpstreamError as error:
                 if exchange.response_started or not b.fallback.take(decision, error):
                     raise
-                b.metrics.error(decision, upstream, failure_kind(error))
+                if isinstance(error, FenceMissError):
+                    self._fence_missed(exchange, reader)
+                else:
+                    b.metrics.error(decision, upstream, failure_kind(error))
                 fell_back, upstream = True, MONOLITH
                 status = await self.forward(client, exchange, decision, MONOLITH)
+            else:
+                if exchange.fence is not None and upstream != MONOLITH:
+                    # the relay served it only with a fence result of hit or waited
+                    fence.vouched(reader, exchange.fence.request_ids)
+                    b.metrics.fenced(decision.capability, exchange.fence_result or "hit")
         except UpstreamError as error:
             b.metrics.error(decision, upstream, failure_kind(error))
             status = self.fail(client, exchange, decision, error)
         finally:
+            if writer is not None:
+                fence.write_finished(writer, head.request_id, status)
             seconds = self.loop.time() - started
             b.metrics.observe(decision, upstream, status, seconds)
             b.access_log.record(head, decision, upstream, status, seconds, fell_back)
+
+    def _fence_missed(self, exchange: Exchange, reader: str | None) -> None:
+        fenced, capability = exchange.fence, exchange.decision.capability
+        assert fenced is not None
+        self.b.fence.missed(reader, fenced.request_ids)
+        self.b.metrics.fenced(capability, "miss" if exchange.fence_result == "miss" else "unsupported")
+        self.b.metrics.fenced(capability, "fallback")
 
     async def forward(self, client: ClientConnection, exchange: Exchange, decision: Decision,
                       name: str) -> int:
@@ -81,6 +126,17 @@ class RequestHandler:
             raise CircuitOpenError(name, "circuit open after repeated failures")
         try:
             status = await self._exchange(client, exchange, decision, pool)
+        except UpstreamStatusError as error:
+            if (exchange.fence is not None and name != MONOLITH
+                    and exchange.fence_result not in ("hit", "waited")):
+                # the service answered: it is healthy, only behind the client's writes
+                if breaker is not None:
+                    breaker.record_success()
+                raise FenceMissError(name, "could not vouch for the client's recent writes "
+                                           f"({exchange.fence_result or 'no fence result'})") from error
+            if breaker is not None:
+                breaker.record_failure()
+            raise
         except UpstreamError:
             if breaker is not None:
                 breaker.record_failure()
@@ -93,14 +149,18 @@ class RequestHandler:
                         pool: UpstreamPool) -> int:
         head = exchange.head
         lines = self.b.hygiene.upstream_request_lines(head, decision)
-        refused = (self.b.fallback.refused_statuses(decision)
-                   if pool.config.name != MONOLITH else frozenset())
+        extracted = pool.config.name != MONOLITH
+        refused = self.b.fallback.refused_statuses(decision) if extracted else frozenset()
+        fenced = extracted and exchange.fence is not None
+        if fenced:
+            assert exchange.fence is not None
+            lines.append(exchange.fence.lines)
         for attempt in (0, 1):
             conn, reused = await pool.acquire()
             tee = self.b.shadow
             recorder = (ShadowRecorder(tee.max_body, exchange.started, time.perf_counter)
                         if decision.shadow and tee.active else None)
-            relay = ResponseRelay(client, exchange, self.b.hygiene, refused, recorder)
+            relay = ResponseRelay(client, exchange, self.b.hygiene, refused, recorder, fenced)
             client.upstream = conn
             try:
                 reusable = await self._send(conn, exchange, lines, relay)

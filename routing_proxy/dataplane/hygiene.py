@@ -5,7 +5,9 @@ lists) are dropped; client-supplied ``X-Strangler-*`` headers are dropped so no
 client can spoof a mode or a shadow flag; ``X-Forwarded-For/Proto/Host`` and
 ``X-Request-ID`` are set; the proxy's own ``X-Strangler-*`` headers are added.
 Towards clients: hop-by-hop headers are dropped and framing is redone by the
-relay; everything else passes byte for byte.
+relay; so are ``X-Strangler-*`` headers, which only the toolkit's services send (the
+read-your-writes fence's result, see ``routing_proxy.fence``) and the monolith never
+does; everything else passes byte for byte.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ class HeaderHygiene:
         lines = []
         for name, value in raw:
             low = name.lower()
-            if low in HOP_BY_HOP or low in drop or (chunked and low == b"content-length"):
+            if (low in HOP_BY_HOP or low in drop or (chunked and low == b"content-length")
+                    or low.startswith(INTERNAL_PREFIX)):
                 continue
             lines.append(b"%s: %s\r\n" % (name, value))
         return ResponseHeaders(lines, chunked, has_length and not chunked)

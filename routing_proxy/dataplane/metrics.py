@@ -43,6 +43,12 @@ class ProxyMetrics:
         self.shadow_dropped = Counter("strangler_proxy_shadow_dropped_total",
                                       "Shadow copies dropped because the queue was full",
                                       registry=self.registry)
+        self.fence = Counter(
+            "strangler_proxy_fence_total",
+            "Read-your-writes fence: writes tracked, reads fenced, and how the service answered "
+            "(hit, waited, miss), reads replayed on the monolith after a miss (fallback) or sent "
+            "there directly (bypass), answers without a fence result (unsupported)",
+            ["capability", "outcome"], registry=self.registry)
         self._children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, decision: Decision, upstream: str, status: int, seconds: float) -> None:
@@ -63,6 +69,9 @@ class ProxyMetrics:
 
     def fallback(self, decision: Decision, upstream: str, kind: str) -> None:
         self.fallbacks.labels(decision.capability, upstream, kind).inc()
+
+    def fenced(self, capability: str, outcome: str) -> None:
+        self.fence.labels(capability or "-", outcome).inc()
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         """A sample's current value (0 if never set); for tests and the control plane."""

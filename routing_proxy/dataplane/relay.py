@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from routing_proxy.dataplane.http import LAST_CHUNK, NO_BODY_STATUSES, chunk
 from routing_proxy.dataplane.hygiene import HeaderHygiene
 from routing_proxy.dataplane.shadow import ShadowCopy, ShadowTee
+from routing_proxy.fence import RESULT_HEADER_LOWER, parse_result
 
 if TYPE_CHECKING:
     from routing_proxy.dataplane.client import ClientConnection, Exchange
@@ -56,10 +57,13 @@ class ShadowRecorder:
 
 
 class ResponseRelay:
-    __slots__ = ("client", "exchange", "hygiene", "rechunk", "recorder", "refused", "status")
+    __slots__ = ("client", "exchange", "fenced", "hygiene", "rechunk", "recorder", "refused",
+                 "status")
 
     def __init__(self, client: ClientConnection, exchange: Exchange, hygiene: HeaderHygiene,
-                 refused: frozenset[int], recorder: ShadowRecorder | None) -> None:
+                 refused: frozenset[int], recorder: ShadowRecorder | None,
+                 fenced: bool = False) -> None:
+        self.fenced = fenced  # the request carried read-your-writes tokens (routing_proxy.fence)
         self.client = client
         self.exchange = exchange
         self.hygiene = hygiene
@@ -70,6 +74,11 @@ class ResponseRelay:
 
     def on_response_head(self, status: int, reason: bytes,
                          headers: list[tuple[bytes, bytes]]) -> bool:
+        if self.fenced:
+            result = self.exchange.fence_result = parse_result(
+                next((v for n, v in headers if n.lower() == RESULT_HEADER_LOWER), None))
+            if result not in ("hit", "waited"):
+                return False  # a miss, or a service that ignored the fence: never served unverified
         if status in self.refused:
             return False
         self.status = status
