@@ -151,3 +151,34 @@ def mask_value(value: Any, token: str, volatile: frozenset[str] = frozenset(),
             return "<date>"
         return masker.text(value)
     return value
+
+
+def normalised_against(transcript: Transcript, other: Transcript) -> list[dict[str, Any]]:
+    """Like ``Transcript.normalised`` but masking the ids *both* runs saw.
+
+    The Masker also masks numbers in free text (HTML of the admin login page) that equal an
+    id the run saw; with each run's own ids, an SVG's "24" is masked in one run and not the
+    other. Masking the union compares the two runs on equal terms.
+    """
+    masker = Masker(transcript.run_token, transcript.ids_seen() | other.ids_seen())
+    return [masker.exchange(e) for e in transcript.exchanges]
+
+
+def first_difference(one: Transcript, two: Transcript) -> str | None:
+    """None when a client could not tell the two runs apart; else the first differing exchange,
+    field by field, as a readable diff."""
+    import difflib
+
+    left, right = normalised_against(one, two), normalised_against(two, one)
+    if left == right:
+        return None
+    for a, b in zip(left, right, strict=False):
+        if a != b:
+            lines = [f"step {a['step']!r}:"]
+            for key in a:
+                if a[key] != b.get(key):
+                    lines += difflib.unified_diff(str(a[key]).splitlines(), str(b.get(key)).splitlines(),
+                                                  "first", "second", lineterm="", n=1)
+            return "\n".join(lines)
+    return f"different number of exchanges: {len(left)} and {len(right)}"
+

@@ -67,6 +67,14 @@ def register(subparsers: Any) -> None:
     demo.set_defaults(handler=cmd_demo)
 
 
+def _scenario(url: str, api_key: str) -> Any:
+    from legacy_client import run_scenario
+    from strangler.cli.client_cmds import STAFF_PASSWORD, STAFF_USERNAME
+
+    return run_scenario(url, api_key=api_key, staff_username=STAFF_USERNAME,
+                        staff_password=STAFF_PASSWORD)
+
+
 def wait_for_outbox_drain(database_url: str, timeout: float) -> tuple[int, int]:
     """(captured, not yet handled) outbox rows, once the relay has caught up or time is out."""
     import psycopg
@@ -115,14 +123,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.rule("3. the legacy client, through the proxy")
         transcript = run_scenario_and_print(settings.proxy_url, seeded.api_keys[0])
         console.rule("4. the journey, with the legacy client calling the proxy throughout")
-        return _journey(args, settings, stack, seeded, transcript.ok, started)
+        return _journey(args, settings, stack, seeded, transcript, started)
     except KeyboardInterrupt:
         return 130
     finally:
         stack.stop()
 
 
-def _journey(args: argparse.Namespace, settings: Any, stack: Stack, seeded: Any, scenario_ok: bool,
+def _journey(args: argparse.Namespace, settings: Any, stack: Stack, seeded: Any, baseline: Any,
              started: float) -> int:
     from strangler.cli.routes_cmd import setup_control_plane
     from strangler.demo.journey import Journey, write_reports
@@ -135,11 +143,13 @@ def _journey(args: argparse.Namespace, settings: Any, stack: Stack, seeded: Any,
         journey = Journey(say=lambda line: console.print(line, highlight=False), load=load,
                           shadow_timeout=args.shadow_timeout, dwell=args.dwell,
                           reconcile_runs=args.reconcile_runs or int(
-                              os.environ["STRANGLER_RECONCILE_CERTIFICATE_RUNS"]))
+                              os.environ["STRANGLER_RECONCILE_CERTIFICATE_RUNS"]),
+                          scenario=lambda: _scenario(settings.proxy_url, seeded.api_keys[0]),
+                          baseline=baseline)
         outcome = journey.run()
     finally:
         load.stop()
-    if not scenario_ok:
+    if not baseline.ok:
         outcome.broken.append("the legacy client's scenario failed through the proxy")
     captured, unpublished = wait_for_outbox_drain(settings.monolith_database_url, timeout=60)
     if unpublished:

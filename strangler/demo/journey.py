@@ -102,8 +102,11 @@ class Journey:
     """Runs the phases against a started stack; the demo command owns the stack's lifetime."""
 
     def __init__(self, *, say: Say, load: Any, shadow_timeout: float, dwell: float,
-                 reconcile_runs: int) -> None:
+                 reconcile_runs: int, scenario: Callable[[], Any] | None = None,
+                 baseline: Any = None) -> None:
         self.say = say
+        self.scenario = scenario  # runs the legacy client's scenario through the proxy
+        self.baseline = baseline  # its transcript before anything moved
         self.load = load  # strangler.demo.load.BackgroundLoad, already running
         self.shadow_timeout = shadow_timeout
         self.dwell = dwell
@@ -283,7 +286,25 @@ class Journey:
         self.event("extracted: all ledger reads on the ledger service; the monolith's internal port "
                    "ledger_reads recorded as switched (the monolith does not read that record yet)")
         self._wait(self.dwell, "extracted")
+        self._same_for_clients()
         self._reconcile("reconciliation after extraction", 1)
+
+    def _same_for_clients(self) -> None:
+        """The legacy client's whole scenario again, now that the ledger answers: a client must
+        not be able to tell the two runs apart (ids and times masked, as in the e2e tests)."""
+        from legacy_client.transcript import first_difference
+
+        if self.scenario is None or self.baseline is None:
+            return
+        again = self.scenario()
+        difference = first_difference(self.baseline, again)
+        if difference is None and again.ok:
+            self.event(f"legacy client's scenario through the proxy, ledger extracted: "
+                       f"{len(again.exchanges)} requests, identical to the first run")
+            return
+        self.outcome.broken.append("the legacy client's scenario differs once the ledger is extracted: "
+                                   + (difference or "; ".join(str(f) for f in again.failures))[:1500])
+        self.event("[bold red]the legacy client's scenario differs once the ledger is extracted[/]")
 
     def _decommission(self) -> None:
         from strangler.config import get_settings

@@ -46,6 +46,8 @@ def test_the_demo_strangles_the_ledger_read_side_with_no_client_visible_error(tm
     assert phases["extracted"]["extracted_share"] == 1.0
     assert "clean" in phases["reconciliation"]["reconciliation"]
     assert "clean" in phases["reconciliation after extraction"]["reconciliation"]
+    events = [t["event"] for t in data["timeline"]]
+    assert any("identical to the first run" in e for e in events), "clients could tell the difference"
     assert (tmp_path / "report.html").read_text().count("<tr>") >= len(PHASES)
     assert not (tmp_path / "postgres" / "data" / "postmaster.pid").exists(), "the stack was stopped"
 

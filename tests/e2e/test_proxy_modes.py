@@ -7,7 +7,6 @@ its own database, and a proxy instance following it. Flips go through the API.
 
 from __future__ import annotations
 
-import difflib
 import os
 import subprocess
 import sys
@@ -26,7 +25,8 @@ import psycopg
 import pytest
 
 from legacy_client import LoadReport, Transcript, run_load, run_scenario
-from legacy_client.transcript import Masker
+from legacy_client.transcript import first_difference as _first_difference
+from legacy_client.transcript import normalised_against
 from strangler.stack.net import free_port, port_is_open
 
 pytestmark = pytest.mark.e2e
@@ -168,27 +168,11 @@ def scenario(url: str, api_key: str) -> Transcript:
 
 
 def normalised(transcript: Transcript, other: Transcript) -> list[dict[str, Any]]:
-    """Like ``Transcript.normalised`` but masking the ids *both* runs saw.
-
-    The Masker also masks numbers in free text (HTML of the admin login page) that equal an
-    id the run saw; with each run's own ids, an SVG's "24" is masked in one run and not the
-    other. Masking the union compares the two runs on equal terms.
-    """
-    masker = Masker(transcript.run_token, transcript.ids_seen() | other.ids_seen())
-    return [masker.exchange(e) for e in transcript.exchanges]
+    return normalised_against(transcript, other)
 
 
 def first_difference(direct: Transcript, proxied: Transcript) -> str:
-    """The first differing exchange, field by field, as a readable diff."""
-    for one, two in zip(normalised(direct, proxied), normalised(proxied, direct), strict=False):
-        if one != two:
-            lines = [f"step {one['step']!r}:"]
-            for key in one:
-                if one[key] != two.get(key):
-                    lines += difflib.unified_diff(str(one[key]).splitlines(), str(two.get(key)).splitlines(),
-                                                  "direct", "proxied", lineterm="", n=1)
-            return "\n".join(lines)
-    return "different number of exchanges"
+    return _first_difference(direct, proxied) or "no difference"
 
 
 def requests_in(log: Path) -> int:
