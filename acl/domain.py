@@ -6,6 +6,7 @@ came from. A ``DomainEvent`` is what consumers see: the new language only.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,8 +46,21 @@ class DomainEvent:
     data: dict[str, Any]
 
 
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+
+
 def event_id(source_id: str, index: int) -> str:
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source_id}#{index}"))
+    """``str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source_id}#{index}"))``, computed directly.
+
+    The relay makes one per event; building the UUID object and its string cost 9 % of the
+    relay's CPU. Same SHA-1, same version and variant bits (a property test holds them equal).
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{source_id}#{index}".encode(),
+                                    usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # ---- helpers translators use to speak the new language -------------------------------

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from acl.contracts import ContractRegistry, load_contracts
 from acl.domain import Change, DomainEvent, event_id
@@ -156,3 +158,13 @@ def test_a_consumer_reads_back_what_was_sent() -> None:
         assert parsed.get_id() == "e-6"
         assert parsed.get_extension("correlationid") == "req-1"
         assert parsed.get_data() == event.data
+
+
+@settings(max_examples=300)
+@given(source_id=st.text(max_size=80), index=st.integers(min_value=0, max_value=10_000))
+def test_event_ids_are_exactly_uuid5_of_the_source_and_index(source_id: str, index: int) -> None:
+    import uuid
+
+    from acl.domain import EVENT_ID_NAMESPACE, event_id
+
+    assert event_id(source_id, index) == str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source_id}#{index}"))
