@@ -33,3 +33,25 @@ def test_a_candidate_wrong_on_every_sample_fails_before_the_sample_count_is_reac
     wrong = Difference("/results/0/txn_type_display", "changed", "CREDIT", "credit")
     evidence = gate_evidence(aggregate([obs(i, (wrong,)) for i in range(20)]), Thresholds(0.99, 300, 50))
     assert evidence.verdict == "failed" and "match rate" in evidence.detail
+
+
+def test_with_a_secondary_the_candidate_is_timed_against_the_monolith_measured_beside_it() -> None:
+    """A busy comparator slows what it measures; the secondary, called together with the
+    candidate, is slowed alike, and the proxy's own (lighter) timing is not used."""
+    import json
+    from datetime import UTC, datetime
+
+    from shadow.comparator import Request, observe
+    from shadow.diff import Side
+    from shadow.noise import NoiseModel
+    from shadow.rules import CapabilityRules
+
+    def answer(seconds: float) -> Side:
+        return Side(200, {"content-type": "application/json"}, json.dumps({"ok": 1}).encode(), seconds)
+
+    request, rules, at = Request("r1", "wallets", "GET", "/x/"), CapabilityRules(name="wallets"), \
+        datetime(2025, 1, 1, tzinfo=UTC)
+    beside = observe(request, answer(0.005), answer(0.310), answer(0.300), rules, NoiseModel(), at)
+    alone = observe(request, answer(0.005), answer(0.310), None, rules, NoiseModel(), at)
+    assert beside.primary_latency_ms == 300.0 and beside.candidate_latency_ms == 310.0
+    assert alone.primary_latency_ms == 5.0
