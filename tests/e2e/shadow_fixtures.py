@@ -25,11 +25,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.e2e.test_ledger_query_extracted import Rig as LedgerRig
-from tests.e2e.test_proxy_modes import create_database, http_ok, port_open, wait_until
+from tests.e2e.test_proxy_modes import create_database, http_ok, port_open, tear_down, wait_until
 from tests.extracted.conftest import migrate_ledger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -165,17 +164,7 @@ def shadow_rig(pg_server_url: str, kafka_bootstrap: str,
             assert flipped.returncode == 0, flipped.stdout + flipped.stderr
         yield rig
     finally:
-        for child in reversed(children):  # the proxy first: it flushes into databases still there
-            if child.poll() is None:
-                child.terminate()
-        for child in reversed(children):
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            for name in created:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        tear_down(children, pg_server_url, created, wait=20)
 
 
 def _free_ports(count: int) -> list[int]:

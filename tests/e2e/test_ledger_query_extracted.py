@@ -44,6 +44,7 @@ from tests.e2e.test_proxy_modes import (
     http_ok,
     normalised,
     port_open,
+    tear_down,
     wait_until,
 )
 from tests.extracted.conftest import migrate_ledger
@@ -203,16 +204,7 @@ def rig(pg_server_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempP
         SyncFence(rig).wait()  # the seeded history, merchants and keys have reached the ledger
         yield rig
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            for name in created:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        tear_down(children, pg_server_url, created)
 
 
 @dataclass

@@ -149,16 +149,24 @@ def rig(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                   urls["proxy"],
                   urls["control"], token, report.api_keys)
     finally:
-        for child in children:
+        tear_down(children, pg_server_url, created)
+
+
+def tear_down(children: list[subprocess.Popen[bytes]], server_url: str, created: list[str],
+              wait: float = 15) -> None:
+    """Stop the rig's processes, newest first (a proxy flushes into databases still there),
+    then drop the databases it created."""
+    for child in reversed(children):
+        if child.poll() is None:
             child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            for name in created:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for child in reversed(children):
+        try:
+            child.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def scenario(url: str, api_key: str) -> Transcript:

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from legacy_client import Transcript, run_scenario
@@ -45,6 +44,7 @@ from tests.e2e.test_proxy_modes import (
     http_ok,
     normalised,
     port_open,
+    tear_down,
     wait_until,
 )
 from tests.extracted.conftest import migrate_ledger
@@ -129,16 +129,7 @@ def rig(pg_server_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempP
         SyncFence(rig).wait()  # type: ignore[arg-type]
         yield rig
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            for name in created:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        tear_down(children, pg_server_url, created)
 
 
 def scenario(url: str, api_key: str) -> Transcript:
