@@ -75,6 +75,9 @@ def register(subparsers: Any) -> None:
 
     rollback = subparsers.add_parser("rollback", help="return a capability to the monolith now (no gate)")
     rollback.add_argument("capability")
+    rollback.add_argument("--force", action="store_true",
+                          help="roll back even a decommissioned capability (its monolith code must be "
+                          "deployed again; audited as forced)")
     _change_args(rollback)
     rollback.set_defaults(handler=cmd_rollback)
 
@@ -269,7 +272,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     setup_control_plane()
     from strangler.control.routing import services
 
-    result = services.rollback(args.capability, reason=args.reason, actor=actor_of(args))
+    result = services.rollback(args.capability, reason=args.reason, actor=actor_of(args),
+                               force=args.force)
     return _report_change(f"{args.capability} → monolith", result, args.wait)
 
 

@@ -144,3 +144,18 @@ def test_a_fast_lever_outside_the_plan_stops_advance_until_plan_and_traffic_agre
     assert status.state == "backfilled" and not any(m.startswith("routing:") for m in status.missing)
     advance(actions)  # back on the plan: shadow first, as if new
     assert mode() == ("shadow", "0.00")
+
+
+def test_a_decommissioned_capability_is_not_rolled_back_to_a_monolith_whose_code_is_gone(
+        table: object, verdicts: Verdicts, actions: RecordingActions) -> None:
+    from strangler.control.routing.errors import InvalidRequestError
+
+    advance(actions, to="decommissioned")
+    assert mode() == ("extracted", "0.00")
+    with pytest.raises(InvalidRequestError, match="decommissioned: the monolith's code"):
+        routing.rollback(CAP, reason="reflex", actor="oncall")
+    assert mode() == ("extracted", "0.00")
+
+    result = routing.rollback(CAP, reason="monolith redeployed with the code", actor="oncall", force=True)
+    assert mode() == ("monolith", "0.00")
+    assert AuditEntry.objects.using("control").get(pk=result.audit_id).forced

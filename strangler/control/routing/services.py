@@ -180,9 +180,25 @@ def flip(name: str, mode: str, *, reason: str, actor: str, percent: Any = None,
         raise
 
 
-def rollback(name: str, *, reason: str, actor: str) -> ChangeResult:
-    """Return a capability to the monolith now: no gate."""
+RollbackGuard = Callable[[str], str | None]  # capability -> why the monolith cannot take it back
+_ROLLBACK_GUARDS: list[RollbackGuard] = []
+
+
+def register_rollback_guard(guard: RollbackGuard) -> None:
+    """Another app's veto on rollbacks (cutover: a decommissioned capability's code is gone)."""
+    if guard not in _ROLLBACK_GUARDS:
+        _ROLLBACK_GUARDS.append(guard)
+
+
+def rollback(name: str, *, reason: str, actor: str, force: bool = False) -> ChangeResult:
+    """Return a capability to the monolith now: no gate. Refused only where the monolith can no
+    longer serve it (a guard says why); ``force`` overrides that, audited as forced."""
     reason = _require_reason(reason)
+    vetoes = [why for guard in _ROLLBACK_GUARDS if (why := guard(name))]
+    if vetoes and not force:
+        raise InvalidRequestError(
+            f"{name} cannot go back to the monolith: {'; '.join(vetoes)}. Nothing was changed. If the "
+            "monolith's code for it is deployed again, pass --force (audited as forced).")
 
     def work() -> ChangeResult:
         cap = _capability(name)
@@ -191,7 +207,7 @@ def rollback(name: str, *, reason: str, actor: str) -> ChangeResult:
         cap.save(using=control_db())
         published = publish_version(actor, reason)
         entry = _audit("rollback", actor, reason, published.version, capability=cap.name,
-                       before=before, after=("monolith", 0))
+                       before=before, after=("monolith", 0), forced=bool(vetoes))
         return ChangeResult(published.version, entry.pk)
 
     return _change(work)
