@@ -38,7 +38,9 @@ def test_the_demo_strangles_the_ledger_read_side_with_no_client_visible_error(tm
     phases = {p["name"]: p for p in data["phases"]}
     assert list(phases) == PHASES
     assert all(p["client_errors"] == 0 for p in phases.values())
-    assert all(p["requests"] > 0 for p in phases.values()), "the client called throughout"
+    # the load runs in 2 s slices booked to the phase they end in: any phase of 4.5 s or more
+    # holds at least one whole slice, so the client was calling throughout
+    assert all(p["requests"] > 0 for p in phases.values() if p["ended"] - p["started"] >= 4.5)
     # the measured share of ledger reads the ledger service answered follows the flags
     assert phases["legacy"]["extracted_share"] in (None, 0.0)
     assert phases["shadow"]["extracted_share"] in (None, 0.0)
