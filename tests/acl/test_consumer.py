@@ -62,6 +62,21 @@ def count(url: str, sql: str) -> int:
         return int(first(conn.execute(sql)))
 
 
+def strict_consumer(bootstrap: str, group: str, topic: str, database: str,
+                    attempts: list[str]) -> EventConsumer:
+    """A consumer whose handler refuses an event without an amount (recording every attempt)
+    and applies the others; three attempts, then the dead-letter topic."""
+
+    def strict(event: Any, tx: psycopg.Connection[Any]) -> None:
+        attempts.append(event.get_id())
+        if event.get_data()["amount"] is None:
+            raise ValueError("amount is required")
+        effect(event, tx)
+
+    return EventConsumer(bootstrap, group, [topic], strict, PgInboxStore(database), f"{topic}.dlq",
+                         max_attempts=3)
+
+
 def test_a_redelivered_event_is_applied_exactly_once(kafka_bootstrap: str, consumer_db: str) -> None:
     topic = f"consumer-test-{uuid.uuid4().hex[:6]}"
     create_topics(kafka_bootstrap, [topic, f"{topic}.dlq"])
@@ -114,22 +129,7 @@ def test_an_event_failing_every_attempt_goes_to_the_dead_letter_topic_with_the_e
     publisher = KafkaPublisher(kafka_bootstrap)
     assert all(publisher.publish([poison, good]))
     attempts: list[str] = []
-
-    def strict(event: Any, tx: psycopg.Connection[Any]) -> None:
-        attempts.append(event.get_id())
-        if event.get_data()["amount"] is None:
-            raise ValueError("amount is required")
-        effect(event, tx)
-
-    consumer = EventConsumer(
-        kafka_bootstrap,
-        f"g-{uuid.uuid4().hex[:6]}",
-        [topic],
-        strict,
-        PgInboxStore(consumer_db),
-        f"{topic}.dlq",
-        max_attempts=3,
-    )
+    consumer = strict_consumer(kafka_bootstrap, f"g-{uuid.uuid4().hex[:6]}", topic, consumer_db, attempts)
     run_until(
         consumer, lambda: count(consumer_db, "SELECT count(*) FROM effects") == 1, "the good event applied"
     )
@@ -176,22 +176,7 @@ def test_a_poison_event_in_a_batch_is_dead_lettered_and_the_rest_applied_once(
     publisher = KafkaPublisher(kafka_bootstrap)
     assert all(publisher.publish(backlog))
     attempts: list[str] = []
-
-    def strict(event: Any, tx: psycopg.Connection[Any]) -> None:
-        attempts.append(event.get_id())
-        if event.get_data()["amount"] is None:
-            raise ValueError("amount is required")
-        effect(event, tx)
-
-    consumer = EventConsumer(
-        kafka_bootstrap,
-        f"g-{uuid.uuid4().hex[:6]}",
-        [topic],
-        strict,
-        PgInboxStore(consumer_db),
-        f"{topic}.dlq",
-        max_attempts=3,
-    )
+    consumer = strict_consumer(kafka_bootstrap, f"g-{uuid.uuid4().hex[:6]}", topic, consumer_db, attempts)
     run_until(consumer, lambda: count(consumer_db, "SELECT count(*) FROM effects") >= 59, "the good events")
     [dead] = read_topic(kafka_bootstrap, f"{topic}.dlq", 1)
     assert dead["id"] == bad.event_id
@@ -236,15 +221,7 @@ def test_a_restarted_consumer_carries_on_counting_and_does_not_retry_a_poison_ev
     assert len(calls) == dies_on, "the first run died in the attempt it was told to"
 
     second_calls: list[str] = []
-
-    def strict(event: Any, tx: psycopg.Connection[Any]) -> None:
-        second_calls.append(event.get_id())
-        if event.get_data()["amount"] is None:
-            raise ValueError("amount is required")
-        effect(event, tx)
-
-    second_run = EventConsumer(kafka_bootstrap, group, [topic], strict, PgInboxStore(consumer_db),
-                               f"{topic}.dlq", max_attempts=3)
+    second_run = strict_consumer(kafka_bootstrap, group, topic, consumer_db, second_calls)
     run_until(second_run, lambda: count(consumer_db, "SELECT count(*) FROM effects") == 1, "the good event")
     assert second_calls.count(poison.event_id) == 3 - dies_on, "attempts counted across the restart"
     [dead] = read_topic(kafka_bootstrap, f"{topic}.dlq", 1)
