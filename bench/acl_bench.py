@@ -9,6 +9,8 @@ a rich table and writes bench/results/acl.json).
   on the same database and connection so drift hits both sides alike.
 - throughput: a pre-filled outbox of ledger inserts drained by one PythonRelay
   (translate + validate + CloudEvents + idempotent produce + delivery reports + mark).
+- parallel: the same, drained by ``--relays`` relay processes at once (default 2, one per core),
+  as a deployment runs them; they share the outbox through FOR UPDATE SKIP LOCKED lanes.
 - latency: two writer threads paced at 500 credits/s each while one relay runs; per
   event, the time from the commit stamp (deferred trigger at COMMIT) to the delivery report.
 
@@ -310,6 +312,68 @@ print(json.dumps({"events": done, "seconds": elapsed, "cpu_seconds": cpu}))
 """
 
 
+# N of these drain one outbox together; each waits for the shared start time (argv[4]) so the
+# clock starts with every producer connected, and reports its own start and end on the wall clock.
+_DRAIN_TOGETHER = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from acl.adapters.kafka_publisher import KafkaPublisher
+from acl.adapters.pg_outbox import PgOutboxStore
+from acl.contracts import ContractRegistry, load_contracts
+from acl.relay import PythonRelay
+import psycopg
+relay = PythonRelay(PgOutboxStore(sys.argv[2], lanes_per_claim=int(sys.argv[5])),
+                    KafkaPublisher(sys.argv[3]), ContractRegistry(load_contracts()), batch_size=5000)
+relay.publisher._client().list_topics(timeout=10)
+left = "SELECT EXISTS (SELECT 1 FROM strangler_acl.outbox WHERE handled_at IS NULL)"
+with psycopg.connect(sys.argv[2], autocommit=True) as conn:
+    while time.time() < float(sys.argv[4]):
+        time.sleep(0.001)
+    begin, done, end = time.time(), 0, time.time()
+    while True:
+        n = relay.run_once()
+        done += n
+        if n:
+            end = time.time()
+        elif not conn.execute(left).fetchone()[0]:
+            break  # the other relays hold what is left, or nothing is
+        else:
+            time.sleep(0.002)
+relay.close()
+relay.publisher.close()
+relay.store.close()
+print(json.dumps({"events": done, "begin": begin, "end": end}))
+"""
+
+
+def throughput_parallel(db: str, bootstrap: str, wallets: list[int], relays: int,
+                        events: int = 60_000) -> dict[str, float]:
+    """``relays`` relay processes drain one pre-filled outbox together (SKIP LOCKED lanes).
+
+    Each claims 64 / ``relays`` lanes per batch: a relay claiming all 64 would hold every lane
+    for its batch and the others would wait, i.e. take turns instead of working side by side.
+    """
+    fill_outbox(db, wallets, events)
+    start_at = time.time() + 8.0  # enough for every child to import and connect
+    children = [
+        subprocess.Popen([sys.executable, "-c", _DRAIN_TOGETHER, str(REPO), db, bootstrap, str(start_at),
+                          str(max(1, 64 // relays))],
+                         cwd=REPO, stdout=subprocess.PIPE, text=True)
+        for _ in range(relays)
+    ]
+    reports = []
+    for child in children:
+        out, _ = child.communicate(timeout=600)
+        if child.returncode != 0:
+            raise RuntimeError(f"a relay child failed with exit code {child.returncode}")
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    moved = sum(int(r["events"]) for r in reports)
+    elapsed = max(r["end"] for r in reports) - min(r["begin"] for r in reports)
+    return {f"relays_{relays}_events": moved, f"relays_{relays}_seconds": elapsed,
+            f"relays_{relays}_events_per_s": moved / elapsed,
+            f"relays_{relays}_events_per_child": ",".join(str(r["events"]) for r in reports)}
+
+
 def export_tree(ref: str) -> Path:
     """``acl/`` as it was at ``ref``, in a temporary folder (git archive only reads the repository)."""
     tree = Path(tempfile.mkdtemp(prefix="acl-ab-"))
@@ -440,11 +504,14 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         default="capture,throughput,latency",
-        help="comma-separated subset of capture,throughput,latency,breakdown (default: the first three)",
+        help="comma-separated subset of capture,throughput,parallel,latency,breakdown "
+        "(default: capture,throughput,latency)",
     )
     parser.add_argument(
         "--ab", metavar="REF", help="also compare relay throughput against git REF, interleaved"
     )
+    parser.add_argument("--relays", type=int, default=2,
+                        help="relay processes for the 'parallel' part (default 2: one per core)")
     parser.add_argument("--ab-rounds", type=int, default=6)
     parser.add_argument("--ab-events", type=int, default=20_000)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "acl.json")
@@ -485,6 +552,9 @@ def main() -> None:
         if "throughput" in parts:
             console.print("[dim]relay throughput…[/dim]")
             results.update(throughput(db, bootstrap, wallets))
+        if "parallel" in parts:
+            console.print(f"[dim]relay throughput, {args.relays} relay processes together…[/dim]")
+            results.update(throughput_parallel(db, bootstrap, wallets, args.relays))
         if args.ab:
             console.print(f"[dim]relay throughput, this checkout against {args.ab}, interleaved…[/dim]")
             results.update(relay_ab(db, bootstrap, wallets, args.ab, args.ab_rounds, args.ab_events))
@@ -498,6 +568,7 @@ def main() -> None:
     goals = {
         "commit_to_ack_p99_ms": ("≤ 100", lambda v: v <= 100),
         "relay_events_per_s": ("≥ 10,000", lambda v: v >= 10_000),
+        f"relays_{args.relays}_events_per_s": ("≥ 10,000", lambda v: v >= 10_000),
         "write_latency_ratio_p50": ("≤ 1.10", lambda v: v <= 1.10),
     }
     table = Table(title="ACL benchmark (2-core box, embedded PostgreSQL 18, Tansu in memory)")

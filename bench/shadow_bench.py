@@ -238,6 +238,7 @@ def main() -> None:
     for kind, row in lat.items():
         console.print(f"{kind}: observations recorded: {row['observations']}, "
                       f"sink counts: {row['sink_counts']}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     console.print(f"wrote {RESULTS}")
 

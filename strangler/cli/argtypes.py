@@ -23,3 +23,11 @@ def positive_float(text: str) -> float:
     if not value > 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"{text} must be above 0")
     return value
+
+
+def lane_count(text: str) -> int:
+    """1..64: the relay's ordering lanes (``strangler_acl.relay_lane``)."""
+    value = positive_int(text)
+    if value > 64:
+        raise argparse.ArgumentTypeError(f"{value}: there are 64 lanes; give 1..64")
+    return value

