@@ -21,8 +21,22 @@ from urllib.parse import urlsplit
 from strangler.errors import ConfigError
 
 PREFIX = "STRANGLER_"
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
+    """``90s``, ``30m``, ``12h``, ``60d``, ``2w`` -> a timedelta; ValueError saying what is wrong.
+
+    The one parser behind settings and the command line (``acl.prune.parse_window`` is its
+    twin inside ``acl``, which does not import ``strangler``).
+    """
+    found = _DURATION.match(text)
+    if not found:
+        raise ValueError(f"{text!r} is not a duration like 90s, 30m, 12h, 60d or 2w")
+    if not allow_zero and int(found.group(1)) == 0:
+        raise ValueError(f"{text!r} is zero; give a duration above zero")
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
 
 DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
 
@@ -39,6 +53,7 @@ class Settings:
     control_database_url: str
     ledger_database_url: str
     webhooks_database_url: str
+    notifications_database_url: str
     embedded_postgres: bool
     kafka_bootstrap_servers: str
     embedded_kafka: bool
@@ -99,6 +114,7 @@ class Settings:
         control_db = r.url("CONTROL_DATABASE_URL", None, schemes=("postgresql", "postgres"))
         ledger_db = r.url("LEDGER_DATABASE_URL", None, schemes=("postgresql", "postgres"))
         webhooks_db = r.url("WEBHOOKS_DATABASE_URL", None, schemes=("postgresql", "postgres"))
+        notifications_db = r.url("NOTIFICATIONS_DATABASE_URL", None, schemes=("postgresql", "postgres"))
         kafka_port = r.port("KAFKA_PORT", 19092)
         kafka = r.text("KAFKA_BOOTSTRAP_SERVERS", "")
         secret = r.text("SECRET_KEY", "")
@@ -121,7 +137,8 @@ class Settings:
             control_database_url=control_db or f"{embedded_db}/strangler_control",
             ledger_database_url=ledger_db or f"{embedded_db}/ledger",
             webhooks_database_url=webhooks_db or f"{embedded_db}/webhooks",
-            embedded_postgres=None in (monolith_db, control_db, ledger_db, webhooks_db),
+            notifications_database_url=notifications_db or f"{embedded_db}/notifications",
+            embedded_postgres=None in (monolith_db, control_db, ledger_db, webhooks_db, notifications_db),
             kafka_bootstrap_servers=kafka or f"127.0.0.1:{kafka_port}",
             embedded_kafka=not kafka,
             kafka_port=kafka_port,
@@ -194,11 +211,11 @@ class _Reader:
 
     def duration(self, name: str, default: str) -> timedelta:
         value = self._raw(name) or default
-        found = _DURATION.match(value)
-        if not found or int(found.group(1)) == 0:
+        try:
+            return parse_duration(value)
+        except ValueError:
             raise ConfigError(f"{PREFIX}{name}={value!r} is not a duration like 90s, 30m, 12h or "
-                              f"60d. Set it to one (default {default}) or unset it.")
-        return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+                              f"60d. Set it to one (default {default}) or unset it.") from None
 
     def port(self, name: str, default: int) -> int:
         return self.integer(name, default, low=1, high=65535)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,20 +19,18 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from strangler.config import format_duration
+from strangler.config import format_duration, parse_duration
 from strangler.errors import StranglerError
 
 EXIT_PASS, EXIT_BELOW, EXIT_NO_DATA = 0, 1, 3
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 console = Console(stderr=True)
 
 
 def duration(text: str) -> timedelta:
-    found = _DURATION.match(text.strip())
-    if not found:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 24h or 7d")
-    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _header(text: str) -> tuple[str, str]:
