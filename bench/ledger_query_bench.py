@@ -20,7 +20,16 @@ caught up. Same data on both sides.
    ledger row; one transaction each) at a paced ~1,000 events/s; a poller on the
    ledger database notes when each row becomes visible (what the API would serve).
    Event-to-visible is commit (in this process) to first seen; p50/p95/p99 (goal
-   p99 <= 500 ms). The poll period (5 ms) bounds the measurement's resolution.
+   p99 <= 500 ms). The poll period (5 ms sleep + the query, printed) bounds the
+   measurement's resolution. The same run first measures a low-rate baseline
+   (``--lag-baseline-rate``, 50/s: the pipeline's floor, no backlog) and prints the
+   ratio. Per credit, the databases' own stamps split the lag into stages (capture's
+   commit stamp -> relay marked it handled, i.e. Kafka acked -> consumer's inbox row,
+   i.e. its batch began applying -> first seen); the consumer's metrics give its batch
+   sizes and per-batch inbox/handler/commit time and the producer -> poll wait; /proc
+   gives the cores each process (relay, broker, consumer, PostgreSQL, this load
+   generator) used, and the writers' own latency and schedule slip show whether the
+   load generator kept its rate.
 
 Prints a rich table and writes bench/results/ledger_query.json.
 """
@@ -131,10 +140,25 @@ def wait_caught_up(monolith_db: str, ledger_db: str, timeout: float) -> float:
 
 
 def measure_lag(
-    monolith_db: str, ledger_db: str, wallets: list[int], rate: float, seconds: float, writers: int = 8
+    monolith_db: str,
+    ledger_db: str,
+    wallets: list[int],
+    rate: float,
+    seconds: float,
+    writers: int = 8,
+    probes: Probes | None = None,
 ) -> dict[str, Any]:
+    """Write credits at ``rate`` for ``seconds``; per credit, commit -> first seen in the ledger.
+
+    Times are wall-clock (``time.time()``) so they line up with the databases' own
+    ``clock_timestamp()`` stamps (same host), which give the per-stage breakdown.
+    """
     committed: dict[int, float] = {}
+    write_s: list[float] = []  # each write transaction, first statement to commit returned
+    late_s: list[float] = []  # how far behind its schedule each write started
     seen: dict[int, float] = {}
+    pending: set[int] = set()  # committed, not seen yet
+    polls = 0
     lock = threading.Lock()
     stop = threading.Event()
     with psycopg.connect(ledger_db, autocommit=True) as led:
@@ -144,15 +168,19 @@ def measure_lag(
     def poll() -> None:
         # Rows become visible out of id order (wallets spread over partitions), so poll from the
         # lowest id still unseen rather than from the highest seen.
+        nonlocal polls
         with psycopg.connect(ledger_db, autocommit=True) as conn:
             while not stop.is_set():
                 with lock:
-                    unseen = [i for i in committed if i not in seen]
-                low = min(unseen) - 1 if unseen else max(seen, default=floor)
+                    low = min(pending) - 1 if pending else max(seen, default=floor)
                 rows = conn.execute("SELECT id FROM ledger_transaction WHERE id > %s", (low,)).fetchall()
-                now = time.perf_counter()
-                for (txn_id,) in rows:
-                    seen.setdefault(txn_id, now)
+                now = time.time()
+                with lock:
+                    for (txn_id,) in rows:
+                        if txn_id not in seen:
+                            seen[txn_id] = now
+                            pending.discard(txn_id)
+                polls += 1
                 time.sleep(0.005)
 
     def write(index: int) -> None:
@@ -164,6 +192,8 @@ def measure_lag(
             n = 0
             while next_at < end:
                 time.sleep(max(0.0, next_at - time.perf_counter()))
+                began = time.perf_counter()
+                late_s.append(began - next_at)
                 wallet = mine[n % len(mine)]
                 n += 1
                 with conn.transaction():
@@ -181,33 +211,165 @@ def measure_lag(
                         " RETURNING id",
                         (wallet, balance),
                     ).fetchone()
+                done = time.time()
+                write_s.append(time.perf_counter() - began)
+                txn_id = int(txn[0]) if txn else -1
                 with lock:
-                    committed[int(txn[0]) if txn else -1] = time.perf_counter()
+                    committed[txn_id] = done
+                    if txn_id not in seen:
+                        pending.add(txn_id)
                 next_at += interval
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    before = probes.snapshot() if probes else None
     began = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     written_for = time.perf_counter() - began
-    deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline and not set(committed) <= set(seen):
+    deadline = time.perf_counter() + 120
+    while time.perf_counter() < deadline and pending:
         time.sleep(0.05)
+    drained_for = time.perf_counter() - began
+    after = probes.snapshot() if probes else None
     stop.set()
     poller.join(5)
     lags = [seen[i] - c for i, c in committed.items() if i in seen]
-    return {
+    result: dict[str, Any] = {
+        "rate": rate,
         "events": len(committed),
         "achieved_events_per_s": round(len(committed) / written_for, 1),
         "visible": len(lags),
-        "lag_p50_ms": round(percentile(lags, 50) * 1000, 1),
-        "lag_p95_ms": round(percentile(lags, 95) * 1000, 1),
-        "lag_p99_ms": round(percentile(lags, 99) * 1000, 1),
-        "lag_max_ms": round(max(lags) * 1000, 1) if lags else None,
+        "lag_p50_ms": ms(percentile(lags, 50)),
+        "lag_p95_ms": ms(percentile(lags, 95)),
+        "lag_p99_ms": ms(percentile(lags, 99)),
+        "lag_max_ms": ms(max(lags)) if lags else None,
+        "load": {
+            "write_txn_p50_ms": ms(percentile(write_s, 50)),
+            "write_txn_p99_ms": ms(percentile(write_s, 99)),
+            "start_late_p99_ms": ms(percentile(late_s, 99)),
+            "poll_period_ms": ms(drained_for / max(1, polls)),
+        },
+        "stages": stage_breakdown(monolith_db, ledger_db, committed, seen),
+    }
+    if probes and before and after:
+        result["cpu_share"] = probes.cpu_share(before, after, drained_for)
+        result["consumer_batches"] = probes.batch_stages(before, after)
+    return result
+
+
+STAGES = {  # name -> (from, to); every stamp is wall-clock on this host
+    "monolith commit -> relay acked": ("commit_db", "handled"),
+    "relay acked -> consumer applying": ("handled", "applying"),
+    "consumer applying -> visible": ("applying", "seen"),
+    "commit (DB stamp) -> visible": ("commit_db", "seen"),
+    "commit (client) -> visible": ("commit_client", "seen"),
+}
+
+
+def stage_breakdown(
+    monolith_db: str, ledger_db: str, committed: dict[int, float], seen: dict[int, float]
+) -> dict[str, dict[str, float | None]]:
+    """Per credit, from the databases' own stamps: where the lag accrued (p50/p99 per stage).
+
+    ``commit_db``: the capture's commit stamp (taken in the committing transaction, just before
+    COMMIT); ``handled``: the relay marked the change handled (all its events acknowledged by
+    Kafka); ``applying``: the consumer wrote the inbox row (its batch's transaction began
+    applying); ``seen``: the bench's poller first read the row.
+    """
+    from acl.adapters.pg_outbox import origin_of
+    from acl.domain import event_id
+
+    with psycopg.connect(monolith_db) as mono:
+        origin = origin_of(mono)
+        rows = mono.execute(
+            "SELECT (o.after->>'id')::bigint, o.id, extract(epoch FROM t.committed_at),"
+            " extract(epoch FROM o.handled_at)"
+            " FROM strangler_acl.outbox o JOIN strangler_acl.tx_commit t USING (txid)"
+            " WHERE o.table_name = 'wallets_transaction' AND o.op = 'INSERT'"
+            " AND (o.after->>'id')::bigint = ANY(%s)",
+            (list(committed),),
+        ).fetchall()
+    stamps: dict[int, dict[str, float]] = {}
+    by_event: dict[str, int] = {}
+    for txn_id, outbox_id, commit_db, handled in rows:
+        stamps[txn_id] = {"commit_client": committed[txn_id], "commit_db": float(commit_db)}
+        if handled is not None:
+            stamps[txn_id]["handled"] = float(handled)
+        by_event[event_id(f"{origin}/outbox:{outbox_id}", 0)] = txn_id
+        if txn_id in seen:
+            stamps[txn_id]["seen"] = seen[txn_id]
+    with psycopg.connect(ledger_db) as led:
+        for eid, applied in led.execute(
+            "SELECT event_id, extract(epoch FROM applied_at) FROM strangler_inbox.inbox"
+            " WHERE consumer = 'ledger-query' AND event_id = ANY(%s)",
+            (list(by_event),),
+        ):
+            stamps[by_event[eid]]["applying"] = float(applied)
+    out: dict[str, dict[str, float | None]] = {}
+    for name, (start, end) in STAGES.items():
+        spans = [s[end] - s[start] for s in stamps.values() if start in s and end in s]
+        out[name] = {"n": len(spans), "p50_ms": ms(percentile(spans, 50)),
+                     "p99_ms": ms(percentile(spans, 99))}
+    return out
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+class Probes:
+    """CPU of the stack's processes and the consumer's own stage metrics, read before and after a run."""
+
+    def __init__(self, pids: dict[str, int], consumer_metrics_url: str) -> None:
+        self.pids, self.metrics_url = pids, consumer_metrics_url
+
+    def snapshot(self) -> dict[str, Any]:
+        cpu = {name: server_cpu_seconds(pid) for name, pid in self.pids.items()}
+        cpu["bench (load + poller)"] = time.process_time()
+        return {"cpu": cpu, "metrics": scrape(self.metrics_url)}
+
+    @staticmethod
+    def cpu_share(before: dict[str, Any], after: dict[str, Any], seconds: float) -> dict[str, float]:
+        """Cores used per process tree over the window (1.0 = one core busy all along)."""
+        return {name: round((after["cpu"][name] - before["cpu"][name]) / seconds, 2) for name in after["cpu"]}
+
+    @staticmethod
+    def batch_stages(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+        """The consumer's own per-batch numbers over the window (``StageMetrics``)."""
+        delta = {k: v - before["metrics"].get(k, 0.0) for k, v in after["metrics"].items()}
+
+        def total(name: str, **labels: str) -> float:
+            return sum(v for (n, ls), v in delta.items() if n == name and labels.items() <= dict(ls).items())
+
+        batches = total("strangler_consumer_batch_size_count")
+        size = total("strangler_consumer_batch_size_sum")
+        out: dict[str, Any] = {
+            "batches": int(batches),
+            "mean_batch_size": round(size / batches, 1) if batches else None,
+        }
+        for stage in ("waited", "inbox", "handler", "commit"):
+            n = total("strangler_consumer_stage_seconds_count", stage=stage)
+            out[f"{stage}_mean_ms"] = (
+                ms(total("strangler_consumer_stage_seconds_sum", stage=stage) / n) if n else None
+            )
+        return out
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(url, timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): float(s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
     }
 
 
@@ -221,6 +383,10 @@ def main() -> int:
     parser.add_argument("--clients", default="8,32")
     parser.add_argument("--lag-rate", type=float, default=1000.0, help="events per second for the lag run")
     parser.add_argument("--lag-seconds", type=float, default=10.0)
+    parser.add_argument("--lag-baseline-rate", type=float, default=50.0,
+                        help="events per second of the same run's low-rate baseline (0: skip it)")
+    parser.add_argument("--lag-baseline-seconds", type=float, default=5.0)
+    parser.add_argument("--skip-read-path", action="store_true", help="measure the lag only")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ledger_query.json"))
     args = parser.parse_args()
 
@@ -229,7 +395,8 @@ def main() -> int:
     os.environ.update(
         {
             "STRANGLER_HOME": str(home),
-            "STRANGLER_PG_PORT": str(free_port()),
+            # a port given by the caller is kept (parallel runs on one host each pass their own)
+            "STRANGLER_PG_PORT": os.environ.get("STRANGLER_PG_PORT") or str(free_port()),
             "STRANGLER_MONOLITH_PORT": str(free_port()),
             "STRANGLER_KAFKA_PORT": str(free_port()),
             "STRANGLER_LOG_LEVEL": "WARNING",
@@ -245,6 +412,7 @@ def main() -> int:
     say = lambda line: console.print(line, highlight=False)  # noqa: E731
     stack = Stack(settings, say=say)
     ledger_port = free_port()
+    metrics_port = free_port()
     ledger_url = f"http://127.0.0.1:{ledger_port}"
     rows: list[dict[str, Any]] = []
     try:
@@ -262,7 +430,8 @@ def main() -> int:
             (
                 ManagedProcess(
                     "consumer",
-                    [sys.executable, "-m", "extracted.ledger_query.consume"],
+                    [sys.executable, "-m", "extracted.ledger_query.consume",
+                     "--metrics-port", str(metrics_port)],
                     settings.log_dir / "consumer.log",
                     lambda: True,
                     env,
@@ -304,7 +473,7 @@ def main() -> int:
             merchant_ids = [m for (m,) in conn.execute("SELECT id FROM accounts_merchant ORDER BY id")]
         key_of = dict(zip(merchant_ids, seeded.api_keys, strict=True))
         targets = [(key_of[m], w) for w, m in owners]
-        for endpoint, template in ENDPOINTS.items():
+        for endpoint, template in [] if args.skip_read_path else ENDPOINTS.items():
             for clients in (int(c) for c in args.clients.split(",")):
                 sides = {}
                 for side, url, pid in (("monolith", settings.monolith_url, pids["monolith"]),
@@ -328,13 +497,19 @@ def main() -> int:
                         "p95_ratio": round(sides["ledger"]["p95_ms"] / sides["monolith"]["p95_ms"], 2),
                     }
                 )
-        lag = measure_lag(
-            settings.monolith_database_url,
-            settings.ledger_database_url,
-            [w for w, _ in owners],
-            args.lag_rate,
-            args.lag_seconds,
-        )
+        if stack.postgres is not None:
+            pids["postgres"] = int((stack.postgres.data_dir / "postmaster.pid").read_text().split()[0])
+        watched = ("relay", "kafka", "consumer", "postgres")
+        probes = Probes({name: pids[name] for name in watched if name in pids},
+                        f"http://127.0.0.1:{metrics_port}/metrics")
+        lags = [
+            measure_lag(settings.monolith_database_url, settings.ledger_database_url, [w for w, _ in owners],
+                        rate, seconds, probes=probes)
+            for rate, seconds in ((args.lag_baseline_rate, args.lag_baseline_seconds),
+                                  (args.lag_rate, args.lag_seconds))
+            if rate > 0
+        ]
+        lag = lags[-1]
     finally:
         stack.stop()
 
@@ -342,18 +517,13 @@ def main() -> int:
         title=f"ledger query vs monolith, {args.transactions:,} seeded transactions, "
         f"{settings.monolith_workers} gunicorn workers x {settings.monolith_threads} threads each"
     )
-    for column in rows[0]:
+    for column in rows[0] if rows else []:
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
-    lag_table = Table(
-        title=f"event-to-visible lag at {args.lag_rate:.0f} events/s for {args.lag_seconds:.0f}s"
-    )
-    for column in lag:
-        lag_table.add_column(column, justify="right")
-    lag_table.add_row(*(str(v) for v in lag.values()))
-    console.print(lag_table)
+    if rows:
+        console.print(table)
+    print_lag(console, lags)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
@@ -367,12 +537,51 @@ def main() -> int:
                 "catch_up_after_seed_s": round(caught_up_s, 1),
                 "read_path": rows,
                 "lag": lag,
+                "lag_runs": lags,
             },
             indent=2,
         )
     )
     console.print(f"wrote {out}")
     return 0
+
+
+def print_lag(console: Console, runs: list[dict[str, Any]]) -> None:
+    """One table of the lag runs (the last is the measured rate; a first one is its baseline),
+    the stage breakdown side by side, and ratios of the measured run to the baseline."""
+    headline = [k for k, v in runs[0].items() if not isinstance(v, dict)]
+    table = Table(title="event-to-visible lag (commit in the monolith -> row readable in the ledger DB)")
+    for column in headline:
+        table.add_column(column, justify="right")
+    for run in runs:
+        table.add_row(*(str(run[k]) for k in headline))
+    console.print(table)
+    for section in ("load", "consumer_batches", "cpu_share"):
+        if section not in runs[-1]:
+            continue
+        sub = Table(title=f"{section} per run (cpu_share: cores busy over the run incl. drain)")
+        sub.add_column("rate")
+        for column in runs[-1][section]:
+            sub.add_column(column, justify="right")
+        for run in runs:
+            sub.add_row(str(run["rate"]), *(str(run.get(section, {}).get(c)) for c in runs[-1][section]))
+        console.print(sub)
+    stages = Table(title="stage p50 / p99 ms per run (from the databases' own stamps)")
+    stages.add_column("stage")
+    for run in runs:
+        stages.add_column(f"{run['rate']:.0f}/s", justify="right")
+    if len(runs) > 1:
+        stages.add_column("p99 ratio", justify="right")
+    for name in runs[-1]["stages"]:
+        cells = [f"{r['stages'][name]['p50_ms']} / {r['stages'][name]['p99_ms']}" for r in runs]
+        if len(runs) > 1:
+            base = runs[0]["stages"][name]["p99_ms"]
+            cells.append(f"{runs[-1]['stages'][name]['p99_ms'] / base:.2f}" if base else "-")
+        stages.add_row(name, *cells)
+    console.print(stages)
+    if len(runs) > 1 and runs[0]["lag_p99_ms"]:
+        console.print(f"lag p99 at {runs[-1]['rate']:.0f}/s vs {runs[0]['rate']:.0f}/s baseline: "
+                      f"{runs[-1]['lag_p99_ms'] / runs[0]['lag_p99_ms']:.2f}x (goal: p99 <= 500 ms)")
 
 
 def _http_ok(url: str) -> Any:

@@ -1,6 +1,6 @@
 """Webhook delivery benchmark: deliveries/s through the whole service vs. a plain signed-POST loop.
 
-One command: ``/work/venv/bin/python bench/webhook_bench.py [--events 3000] [--concurrency 2]``.
+One command: ``python bench/webhook_bench.py [--events 3000] [--concurrency 2] [--no-flag]``.
 Starts its own embedded PostgreSQL, Tansu, Redis (Celery broker; the filesystem transport if
 no ``redis-server``), a local asyncio receiver (separate process), the service's consumer
 and a REAL Celery worker; prints a rich table and writes bench/results/webhooks.json.
@@ -14,6 +14,11 @@ and a REAL Celery worker; prints a rich table and writes bench/results/webhooks.
 - delivery stage: N pending rows inserted in SQL and enqueued in batches as the consumer
   does; Celery + worker (claim, signed send, record) alone.
 The ratios baseline/service show the service's overhead per delivery.
+
+By default the worker obeys the capability flag ``webhooks.delivery`` (declared in a control
+plane database the bench creates and forced to ``extracted``), so each batch also records
+its per-occurrence decisions there, as it does while the monolith is being strangled;
+``--no-flag`` measures a greenfield deployment with no flag.
 """
 
 from __future__ import annotations
@@ -210,12 +215,34 @@ def _credit(wallet: int, entry: int) -> Any:
         "posted_at": "2026-01-01T00:00:01Z"})
 
 
+def declare_and_force_extracted(env: dict[str, str]) -> None:
+    """The control plane's own CLI: migrate, declare the capability, force it to extracted."""
+    cli = [sys.executable, "-c", "import sys; from strangler.cli import main; sys.exit(main())"]
+    for argv in (["routes", "declare", "webhooks.delivery", "--reason", "bench", "--wait", "0"],
+                 ["routes", "flip", "webhooks.delivery", "extracted", "--force", "--reason", "bench",
+                  "--wait", "0"]):
+        subprocess.run(cli + argv, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def stages(results: dict[str, Any]) -> list[tuple[str, float]]:
+    """Deliveries (or events) per second of each stage, slowest last; the baseline first."""
+    n = results["service_deliveries"]
+    return [
+        ("baseline: signed POST loop, same client", results["baseline_posts_per_s"]),
+        ("consumer: events -> delivery rows", results["consumer_events_per_s"]),
+        ("sending stage alone: Celery + worker", results["delivery_stage_per_s"]),
+        ("end to end: Kafka -> consumer -> Celery -> receiver", n / results["service_seconds"]),
+    ]
+
+
 def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)  # internal: run the receiver
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=2, help="Celery prefork processes")
+    parser.add_argument("--no-flag", action="store_true",
+                        help="no capability flag: the service delivers without asking who delivers")
     args = parser.parse_args()
     if args.receiver:
         run_receiver(args.receiver)
@@ -244,6 +271,13 @@ def main() -> None:
                     "STRANGLER_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}"})
         if redis:
             env["STRANGLER_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        if args.no_flag:
+            env["STRANGLER_WEBHOOKS_CAPABILITY"] = "none"
+        else:
+            env["STRANGLER_CONTROL_DATABASE_URL"] = pg.url("strangler_control")
+            env["STRANGLER_WEBHOOKS_CAPABILITY"] = "webhooks.delivery"
+            console.print("[dim]control plane: declaring webhooks.delivery, forced to extracted…[/dim]")
+            declare_and_force_extracted(env)
         console.print("[dim]migrating the webhooks database…[/dim]")
         subprocess.run([sys.executable, "-m", "extracted.webhooks.manage", "migrate", "-v0"], cwd=REPO,
                        env=env, check=True)
@@ -258,6 +292,7 @@ def main() -> None:
         results["overhead_ratio_delivery_stage"] = (results["baseline_posts_per_s"]
                                                     / results["delivery_stage_per_s"])
         results["celery_broker"] = "redis" if redis else "filesystem"
+        results["capability_flag"] = "off" if args.no_flag else "webhooks.delivery (extracted)"
     finally:
         for child in children:
             child.terminate()
@@ -272,6 +307,13 @@ def main() -> None:
         table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value),
                       f"≥ {GOAL:,.0f}" if goal else "", ("yes" if met else "NO") if goal else "")
     console.print(table)
+    stage_table = Table(title="stages (same run): per second and ratio to the baseline")
+    for col in ("stage", "per second", "÷ baseline"):
+        stage_table.add_column(col)
+    rows = stages(results)
+    for name, rate in rows:
+        stage_table.add_row(name, f"{rate:,.0f}", f"{rate / rows[0][1]:.2f}")
+    console.print(stage_table)
     out = REPO / "bench" / "results" / "webhooks.json"
     out.write_text(json.dumps({"measured_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(),
                                "results": results, "goals_met": {"service_deliveries_per_s": met}},
