@@ -29,7 +29,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shadow.aggregate import Summary
 
 CAPABILITIES = ("wallets.balance", "wallets.transactions")
 DATA_CAPABILITY = "ledger"
@@ -238,11 +241,7 @@ class Journey:
 
     def _show_differences(self) -> None:
         """What the shadow diff found, by path and kind, as the operator's first question is."""
-        from shadow.aggregate import aggregate
-        from strangler.control.shadow.store import DjangoObservationStore
-
-        store = DjangoObservationStore()
-        summary = aggregate([o for c in CAPABILITIES for o in store.since(c, self._shadow_since)])
+        summary = _shadow_aggregate(self._shadow_since)
         self.event(f"shadow outcomes: {dict(summary.outcomes)}")
         for group in summary.top_groups(5):
             sample = group.samples[0] if group.samples else {}
@@ -383,13 +382,17 @@ def _capability_hits() -> tuple[int, int]:
     return hits, monolith
 
 
-def _shadow_summary(since: datetime) -> tuple[int, float | None]:
+def _shadow_aggregate(since: datetime) -> Summary:
+    """The shadow store's observations of both capabilities since ``since``, aggregated once."""
     from shadow.aggregate import aggregate
     from strangler.control.shadow.store import DjangoObservationStore
 
     store = DjangoObservationStore()
-    observations = [o for c in CAPABILITIES for o in store.since(c, since - timedelta(seconds=1))]
-    summary = aggregate(observations)
+    return aggregate([o for c in CAPABILITIES for o in store.since(c, since - timedelta(seconds=1))])
+
+
+def _shadow_summary(since: datetime) -> tuple[int, float | None]:
+    summary = _shadow_aggregate(since)
     return summary.total, summary.match_rate
 
 
