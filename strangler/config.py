@@ -71,6 +71,8 @@ class Settings:
     shadow_min_match_rate: float
     shadow_max_latency_delta_ms: float  # candidate p99 minus primary p99
     decommission_window: timedelta  # no monolith traffic on a capability's routes for this long
+    canary_gate_basis_points: int  # a canary above this share needs the full cutover evidence
+    proxy_live_within: timedelta  # a proxy instance silent for longer is not counted as live
 
     @property
     def celery_broker_url(self) -> str:
@@ -155,6 +157,8 @@ class Settings:
             shadow_max_latency_delta_ms=float(r.integer("SHADOW_MAX_LATENCY_DELTA_MS", 50, low=1,
                                                         high=600_000)),
             decommission_window=r.duration("DECOMMISSION_WINDOW", "60d"),
+            canary_gate_basis_points=r.percent_basis_points("CANARY_GATE_PERCENT", "5"),
+            proxy_live_within=r.duration("PROXY_LIVE_WITHIN", "5s"),
         )
 
 
@@ -208,6 +212,19 @@ class _Reader:
             raise ConfigError(f"{PREFIX}{name}={value!r} is not a fraction in (0, 1], e.g. 0.999. "
                               f"Set it to one (default {default}) or unset it.")
         return number
+
+    def percent_basis_points(self, name: str, default: str) -> int:
+        """A percentage 0..100 in steps of 0.01, as basis points (5 -> 500)."""
+        value = self._raw(name) or default
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        points = round(number * 100)
+        if not 0 <= number <= 100 or abs(points - number * 100) > 1e-6:
+            raise ConfigError(f"{PREFIX}{name}={value!r} is not a percentage from 0 to 100 in steps "
+                              f"of 0.01, e.g. 5 or 2.5. Set it to one (default {default}) or unset it.")
+        return points
 
     def duration(self, name: str, default: str) -> timedelta:
         value = self._raw(name) or default

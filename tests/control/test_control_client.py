@@ -89,7 +89,7 @@ def test_waiting_for_a_version_names_the_live_instances_that_did_not_apply_it(ta
     ProxyInstance.objects.create(instance_id="stuck:1", host="h", port=1, version=1, applied_at=now,
                                  started_at=now, last_heartbeat=now)
     ProxyInstance.objects.create(instance_id="gone:2", host="h", port=2, version=1, applied_at=now,
-                                 started_at=now, last_heartbeat=now - services.LIVE_WITHIN * 2)
+                                 started_at=now, last_heartbeat=now - services.live_within() * 2)
     result = services.flip("wallets", "shadow", reason="t", actor="t")
     propagation = services.wait_for_version(result.version, timeout=0.2)
     assert propagation.lagging == ["stuck:1"], "a dead instance is not waited for"

@@ -37,3 +37,17 @@ def test_gate_holds_only_when_every_piece_of_evidence_is_ok() -> None:
 def test_a_required_gate_without_any_provider_does_not_hold() -> None:
     result = evaluate_gate("wallets", "extracted", 0, [])
     assert not result.holds and result.missing == ("no evidence providers are registered",)
+
+
+def test_the_canary_share_that_needs_a_gate_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strangler.config import reset_settings_cache
+
+    monkeypatch.setenv("STRANGLER_CANARY_GATE_PERCENT", "1")
+    reset_settings_cache()
+    try:
+        assert evaluate_gate("wallets", "canary", 100, []).holds  # exactly 1 %: no gate
+        result = evaluate_gate("wallets", "canary", 101, [])
+        assert result.required and not result.holds
+    finally:
+        monkeypatch.delenv("STRANGLER_CANARY_GATE_PERCENT")
+        reset_settings_cache()

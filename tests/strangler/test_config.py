@@ -14,6 +14,7 @@ def test_empty_environment_means_embedded_defaults() -> None:
     assert s.monolith_database_url.endswith(":55432/paystream")
     assert s.control_database_url.endswith(":55432/strangler_control")
     assert s.ledger_database_url.endswith(":55432/ledger")
+    assert s.notifications_database_url.endswith(":55432/notifications")
     assert s.celery_broker_url == "filesystem://"
 
 
@@ -23,6 +24,7 @@ def test_configured_servers_turn_embedded_defaults_off() -> None:
         "STRANGLER_CONTROL_DATABASE_URL": "postgresql://u:p@db2:5432/control",
         "STRANGLER_LEDGER_DATABASE_URL": "postgresql://u:p@db3:5432/ledger",
         "STRANGLER_WEBHOOKS_DATABASE_URL": "postgresql://u:p@db4:5432/webhooks",
+        "STRANGLER_NOTIFICATIONS_DATABASE_URL": "postgresql://u:p@db5:5432/notifications",
         "STRANGLER_KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
         "STRANGLER_REDIS_URL": "redis://127.0.0.1:6379/0",
     })
@@ -48,6 +50,11 @@ def test_configured_servers_turn_embedded_defaults_off() -> None:
         ("STRANGLER_DECOMMISSION_WINDOW", "60"),
         ("STRANGLER_DECOMMISSION_WINDOW", "0d"),
         ("STRANGLER_DECOMMISSION_WINDOW", "two months"),
+        ("STRANGLER_CANARY_GATE_PERCENT", "101"),
+        ("STRANGLER_CANARY_GATE_PERCENT", "-1"),
+        ("STRANGLER_CANARY_GATE_PERCENT", "2.555"),
+        ("STRANGLER_CANARY_GATE_PERCENT", "five"),
+        ("STRANGLER_PROXY_LIVE_WITHIN", "5"),
     ],
 )
 def test_invalid_value_names_the_variable(name: str, value: str) -> None:
@@ -66,6 +73,10 @@ def test_gate_thresholds_default_to_production_and_read_durations_and_fractions(
                                   "STRANGLER_DECOMMISSION_WINDOW": "90s"})
     assert demo.shadow_min_match_rate == 0.99 and demo.decommission_window == timedelta(seconds=90)
     assert default.proxy_url == "http://127.0.0.1:8080" and default.ledger_url.endswith(":8001")
+    assert default.canary_gate_basis_points == 500 and default.proxy_live_within == timedelta(seconds=5)
+    tuned = Settings.from_environ({"STRANGLER_CANARY_GATE_PERCENT": "2.5",
+                                   "STRANGLER_PROXY_LIVE_WITHIN": "15s"})
+    assert tuned.canary_gate_basis_points == 250 and tuned.proxy_live_within == timedelta(seconds=15)
 
 
 def test_production_requires_a_secret_key() -> None:

@@ -1,7 +1,7 @@
 """Cutover gates: may a capability move to this mode and share? Pure decision logic, no I/O.
 
 A gate is required for a flip to ``extracted`` and to a canary above
-``CANARY_GATE_BASIS_POINTS``. It holds when every piece of evidence says ``ok``.
+``STRANGLER_CANARY_GATE_PERCENT`` (default 5 %). It holds when every piece of evidence says ``ok``.
 Evidence comes from providers registered in ``evidence.py`` (shadow parity,
 reconciliation certificate, ...); a provider with nothing to go on answers
 ``insufficient`` and says what is missing.
@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
-
-CANARY_GATE_BASIS_POINTS = 500  # a canary above 5 % needs the same evidence as a full cutover
 
 
 class Verdict(StrEnum):
@@ -52,9 +50,16 @@ class GateResult:
                 "failed": list(self.failed), "evidence": [asdict(e) for e in self.evidence]}
 
 
+def canary_gate_basis_points() -> int:
+    """Above this canary share the gate asks for a full cutover's evidence (STRANGLER_CANARY_GATE_PERCENT)."""
+    from strangler.config import get_settings
+
+    return get_settings().canary_gate_basis_points
+
+
 def gate_required(target_mode: str, basis_points: int) -> bool:
     return target_mode == "extracted" or (
-        target_mode == "canary" and basis_points > CANARY_GATE_BASIS_POINTS)
+        target_mode == "canary" and basis_points > canary_gate_basis_points())
 
 
 def evaluate_gate(capability: str, target_mode: str, basis_points: int,

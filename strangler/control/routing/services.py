@@ -9,6 +9,7 @@ issues ``NOTIFY strangler_routes, '<version>'``, which PostgreSQL delivers at co
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +41,6 @@ from strangler.control.routing.urlconf import LegacyRoute, capability_for
 from strangler.control.routing.values import DEFAULT_STICKY_KEY, parse_mode, parse_percent
 
 _LOCK_KEY = 0x5354524E  # "STRN": one advisory lock serialises every published change
-LIVE_WITHIN = timedelta(seconds=5)  # an instance with no heartbeat for this long is not live
 
 
 @dataclass(frozen=True)
@@ -275,6 +275,39 @@ def import_urlconf(routes: list[LegacyRoute], *, actor: str, reason: str,
     return ImportResult(result.version, added, len(routes) - len(added))
 
 
+def live_within() -> timedelta:
+    """An instance with no heartbeat for this long is not live (STRANGLER_PROXY_LIVE_WITHIN, default 5s)."""
+    from strangler.config import get_settings
+
+    return get_settings().proxy_live_within
+
+
+_CAPABILITY_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,119}$")
+
+
+def declare_capability(name: str, *, reason: str, actor: str) -> ChangeResult:
+    """Create a capability without routes: an inline side effect (webhooks, notifications) that
+    ``strangler.capability_flags.mode_of`` reads. It starts on the monolith and is flipped,
+    gated and audited like any other; the proxies' table leaves it out (it routes nothing)."""
+    reason = _require_reason(reason)
+    if not _CAPABILITY_NAME.match(name or ""):
+        raise InvalidRequestError(f"{name!r} is not a capability name (lower case letters, digits, "
+                                  "'.', '_', '-'; e.g. webhooks.delivery); nothing was changed.")
+
+    def work() -> ChangeResult:
+        db = control_db()
+        if Capability.objects.using(db).filter(name=name).exists():
+            raise InvalidRequestError(f"capability {name!r} exists already; nothing was changed. "
+                                      "Flip it with `strangler routes flip`.")
+        Capability.objects.using(db).create(name=name, sticky_key=None)
+        published = publish_version(actor, reason)
+        entry = _audit("declare", actor, reason, published.version, capability=name,
+                       after=("monolith", 0))
+        return ChangeResult(published.version, entry.pk)
+
+    return _change(work)
+
+
 # -- proxy instances --------------------------------------------------------------------
 @dataclass(frozen=True)
 class InstanceView:
@@ -288,7 +321,7 @@ class InstanceView:
 def instances() -> list[InstanceView]:
     now = timezone.now()
     return [InstanceView(i.instance_id, f"{i.host}:{i.port}", i.version,
-                         (now - i.last_heartbeat).total_seconds(), now - i.last_heartbeat <= LIVE_WITHIN)
+                         (now - i.last_heartbeat).total_seconds(), now - i.last_heartbeat <= live_within())
             for i in ProxyInstance.objects.using(control_db()).order_by("instance_id")]
 
 
