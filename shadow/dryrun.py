@@ -30,6 +30,8 @@ from shadow.side_effects import HEADER, Effect, effects_from_rows, encode_header
 SHADOW_META = "HTTP_X_STRANGLER_SHADOW"
 _recording: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
     "strangler_shadow_dry_run", default=None)
+_published: contextvars.ContextVar[list[Effect] | None] = contextvars.ContextVar(
+    "strangler_shadow_dry_run_events", default=None)
 _installed: set[str] = set()
 
 
@@ -46,6 +48,16 @@ def record(kind: str, detail: dict[str, Any]) -> None:
     found = _recording.get()
     if found is not None:
         found.append({"kind": kind, **detail})
+
+
+def would_publish(effect: Effect) -> None:
+    """A service with no anti-corruption-layer outbox names a domain event its write publishes.
+
+    During a dry run it joins the would-be events of the answer; otherwise it is ignored.
+    """
+    found = _published.get()
+    if found is not None:
+        found.append(effect)
 
 
 def register_suppressor(name: str, owner: Any, attribute: str,
@@ -144,6 +156,8 @@ def _run_dry(request: Any, call: Callable[[], Any]) -> Any:
                              "message": "Shadow copies need the proxy's shadow token."}, status=403)
     suppressed: list[dict[str, Any]] = []
     token = _recording.set(suppressed)
+    published: list[Effect] = []
+    published_token = _published.set(published)
     effects: list[Effect] = []
     written: list[dict[str, Any]] = []
     try:
@@ -158,11 +172,13 @@ def _run_dry(request: Any, call: Callable[[], Any]) -> Any:
                     found, rows = _would_be_effects(alias)
                     effects += found
                     written += rows
+                effects += published
             finally:
                 for alias in connections:
                     transaction.set_rollback(True, using=alias)
     finally:
         _recording.reset(token)
+        _published.reset(published_token)
     response[HEADER] = encode_header(effects, [*written, *suppressed])
     return response
 

@@ -67,4 +67,10 @@ LEDGER_STALE_AFTER_SECONDS = 2.0
 LEDGER_FENCE_MAX_WAIT_SECONDS = 0.3
 LEDGER_FENCE_CLOCK_MARGIN_SECONDS = 0.25
 
+# The write path (write_path): until KYC is verified a wallet may hold at most this much
+# (paise), the monolith's PAYSTREAM_MIN_KYC_BALANCE_LIMIT (a test checks they agree); and the
+# monolith's request-body bound.
+LEDGER_MIN_KYC_BALANCE_LIMIT = 10_000_00
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
 LOGGING = django_logging_config(_s.log_format, _s.log_level)

@@ -1,8 +1,8 @@
-"""URLconf of the ledger query service: the two legacy read endpoints, health and metrics."""
+"""URLconf of the ledger service: the legacy read and write endpoints, health and metrics."""
 
 from django.urls import path, register_converter
 
-from extracted.ledger_query import health, read_path
+from extracted.ledger_query import health, port_api, read_path, write_path
 
 
 class IdConverter:
@@ -24,6 +24,13 @@ urlpatterns = [
     path("metrics", health.metrics),
     path("api/v1/wallets/<id:wallet_id>/balance/", read_path.balance),
     path("api/v1/wallets/<id:wallet_id>/transactions/", read_path.transactions),
+    # the write path (write_path): the monolith's contract, dry run for shadow copies
+    path("api/v1/wallets/<id:wallet_id>/credit/", write_path.credit),
+    path("api/v1/wallets/<id:wallet_id>/debit/", write_path.debit),
+    path("api/v1/transfers/", write_path.transfer),
+    # the monolith's ledger port (monolith.wallets.ledger_port): payout debits and reversals
+    path("internal/v1/wallets/<id:wallet_id>/postings/", port_api.postings),
+    path("internal/v1/events/", port_api.events),
 ]
 
 # Unknown URLs and crashes are the legacy JSON errors on /api/ paths, as in the monolith.

@@ -1,7 +1,9 @@
 """Payout services: bank accounts, payout creation (wallet debit) and settlement.
 
 Creation debits the wallet (PAYOUT txn) in the same transaction as the payout row
-and enqueues settlement after commit. Settlement (run by the Celery task) locks
+and enqueues settlement after commit. Both money movements (the debit, a reversal) go
+through ``monolith.wallets.ledger_port``, which the ``ledger.write`` capability switches
+between the legacy tables and the ledger service. Settlement (run by the Celery task) locks
 the payout and does nothing unless it is still PROCESSING, so a redelivered task
 is harmless; a failed payout is reversed with a PAYOUT_REVERSAL credit.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from monolith.accounts.models import Merchant
 from monolith.common.errors import not_found
@@ -25,8 +27,9 @@ from monolith.payouts.models import (
     BankAccount,
     Payout,
 )
+from monolith.wallets import ledger_port
 from monolith.wallets import services as wallets
-from monolith.wallets.models import TXN_PAYOUT, TXN_PAYOUT_REVERSAL, Wallet
+from monolith.wallets.models import Wallet
 
 _log = structlog.get_logger("monolith.payouts")
 
@@ -57,6 +60,13 @@ def _payout_data(payout: Payout) -> dict[str, object]:
     return dict(PayoutSerializer(payout).data)
 
 
+def _reserve_payout_id() -> int:
+    """The next payout id, taken before the row exists (its debit's reference names it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('payouts_payout', 'id'))")
+        return int(cursor.fetchone()[0])
+
+
 def create_payout(
     merchant: Merchant, *, wallet_id: int, bank_account_id: int, amount: int,
     idempotency_key: str,
@@ -66,18 +76,19 @@ def create_payout(
     with transaction.atomic():
         account = bank_account_of(merchant, bank_account_id)
         wallet = wallets.wallet_of(merchant, wallet_id, lock=True)
-        refusal = wallets.refuse_debit(wallets.state_of(wallet), amount)
-        if refusal:
-            raise refusal.error()
-        payout = Payout.objects.create(
-            merchant=merchant, wallet=wallet, bank_account=account, amount=amount,
-            status=PAYOUT_PROCESSING, idempotency_key=idempotency_key,
-        )
-        payout.debit_transaction = wallets.post(
-            wallet, TXN_PAYOUT, amount, reference=f"payout:{payout.pk}",
+        # The money moves through the ledger port: the legacy tables, or after the write
+        # cutover the ledger service (which refuses as refuse_debit does, and on a retry after
+        # a crash hands back the first attempt's posting and payout id).
+        posted = ledger_port.port_for(wallet.pk).payout_debit(
+            wallet, amount, reserve_payout_id=_reserve_payout_id,
             description=f"Payout to {mask_number(account.account_number)}",
+            key=ledger_port.payout_debit_key(merchant.pk, idempotency_key),
         )
-        payout.save(update_fields=["debit_transaction", "updated_at"])
+        payout = Payout.objects.create(
+            id=posted.payout_id, merchant=merchant, wallet=wallet, bank_account=account,
+            amount=amount, status=PAYOUT_PROCESSING, idempotency_key=idempotency_key,
+            debit_transaction=posted.transaction,
+        )
         fire_on_commit(merchant.pk, "payout.created", _payout_data(payout))
         email_on_commit(wallet.user_id, "payout.created", "Payout initiated",
                         f"A payout of {format_paise(amount)} from wallet {wallet.pk} is on its way.")
@@ -105,9 +116,9 @@ def settle_payout(payout_id: int, bank: FakeBank | None = None) -> str:
             event, subject = "payout.paid", "Payout paid"
         else:
             # The money comes back whatever the wallet's state now: it was never paid out.
-            wallets.post(wallet, TXN_PAYOUT_REVERSAL, payout.amount,
-                         reference=f"payout:{payout.pk}",
-                         description=f"Reversal of failed payout {payout.pk}")
+            ledger_port.port_for(wallet.pk).payout_reversal(
+                wallet, payout.amount, payout_id=payout.pk,
+                description=f"Reversal of failed payout {payout.pk}")
             payout.status, payout.failure_reason = PAYOUT_FAILED, result.failure_reason
             event, subject = "payout.failed", "Payout failed"
         payout.save(update_fields=["status", "provider_ref", "failure_reason", "updated_at"])

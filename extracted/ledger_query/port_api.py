@@ -1,0 +1,145 @@
+"""The endpoint behind the monolith's ledger port: its own money operations, after the write cutover.
+
+``POST /internal/v1/wallets/{id}/postings/`` with ``{"kind": "payout" | "payout_reversal",
+"amount", "reference", "description"}`` and a required ``Idempotency-Key``; the caller is
+the monolith (``monolith.wallets.ledger_port.RemoteLedger``), authenticated by
+``Authorization: Service <token>`` (``port_auth``: an HMAC of the shared ``STRANGLER_SECRET_KEY``)
+(clients never reach ``/internal/``: the routing proxy has no route to it).
+
+A payout's debit is refused as the monolith refuses it (``refuse_debit`` on the locked
+wallet); a reversal never is (the money comes back whatever the wallet's state now).
+
+Idempotency: the key names one money operation of the monolith (a payout's debit or its
+reversal). Its fingerprint covers the wallet, the kind, the amount and the description,
+not the reference: a payout's reference names the payout id the monolith reserved on the
+first attempt, and a retry after a crash reserves another. The retry gets the first
+attempt's posting back, reference included, and the monolith adopts that payout id.
+Same key with another wallet, kind, amount or description: 422 IDEMPOTENCY_KEY_REUSED.
+
+Answer: 201 ``{"transaction": <legacy transaction>, "wallet_updated_at": <legacy time>}``;
+errors in the legacy shape.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.http import HttpResponse
+from rest_framework import generics, serializers
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+
+from extracted.ledger_query import wire, write_rules, write_store
+from extracted.ledger_query.port_auth import SCHEME, is_service_token
+from extracted.ledger_query.write_path import apply_posting, execute_once, json_body, validated
+from monolith.common.errors import ApiError, not_found
+from monolith.common.fields import AmountField, StrictCharField
+from monolith.common.idempotency import request_fingerprint, validate_key
+
+# ledger_idempotency's merchant column for the port's keys (no merchant has id 0)
+PORT_NAMESPACE = 0
+_FINGERPRINTED = ("kind", "amount", "description")
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    name: str = "monolith"
+    is_authenticated: bool = True
+
+
+class ServiceAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[ServicePrincipal, None] | None:
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme != SCHEME:
+            return None
+        if not is_service_token(token, settings.SECRET_KEY):
+            raise ApiError("INVALID_API_KEY", "The service token is not this deployment's.", 401)
+        return ServicePrincipal(), None
+
+    def authenticate_header(self, request: Request) -> str:
+        return SCHEME
+
+
+class PortPostingSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=["payout", "payout_reversal"])
+    amount = AmountField()
+    reference = StrictCharField(required=False, allow_blank=True, max_length=64, default="")
+    description = StrictCharField(required=False, allow_blank=True, max_length=255, default="")
+
+
+class PortPostingView(generics.GenericAPIView[Any]):
+    authentication_classes = [ServiceAuthentication]
+
+    def post(self, request: Request, wallet_id: int) -> HttpResponse:
+        key = validate_key(request.headers.get("Idempotency-Key"), required=True)
+        assert key is not None
+        body = json_body(request)
+        data = validated(PortPostingSerializer, body)
+        fingerprint = request_fingerprint("POST", request.path, {k: body.get(k) for k in _FINGERPRINTED})
+        request_id = getattr(request, "request_id", None)
+
+        def produce() -> tuple[int, bytes]:
+            state = write_store.wallet(None, wallet_id, lock=True)
+            if state is None:
+                raise not_found(f"Wallet {wallet_id}")
+            if data["kind"] == "payout":
+                refusal = write_rules.refuse_debit(state, data["amount"])
+                if refusal is not None:
+                    raise ApiError(refusal.error_code, refusal.message, refusal.status)
+            posting = write_rules.post(state, data["kind"], data["amount"], reference=data["reference"],
+                                       description=data["description"])
+            row, updated_at = apply_posting(posting, request_id)
+            answer = {"transaction": row, "wallet_updated_at": wire.legacy_time(updated_at)}
+            return 201, JSONRenderer().render(answer)
+
+        with transaction.atomic(using=write_store.alias()):
+            status, content = execute_once(PORT_NAMESPACE, key, fingerprint, produce)
+        return HttpResponse(content, status=status, content_type="application/json")
+
+
+postings = PortPostingView.as_view()
+
+
+# -- the legacy tables' sync: the monolith pulls the write path's events, mirrors them, acks --------
+
+_UNSYNCED = ("SELECT transaction_id, event_type, data FROM ledger_write_event WHERE synced_at IS NULL"
+             " ORDER BY transaction_id LIMIT %s")
+_ACK = "UPDATE ledger_write_event SET synced_at = clock_timestamp() WHERE transaction_id = ANY(%s)"
+MAX_BATCH = 500
+
+
+class PortEventsView(generics.GenericAPIView[Any]):
+    # GET: {"events": [{"transaction_id", "type", "data"}]} not yet mirrored, oldest id first;
+    # POST {"ack": [transaction ids]}: mirrored (a crash before the ack only repeats the mirror)
+    authentication_classes = [ServiceAuthentication]
+
+    def get(self, request: Request) -> HttpResponse:
+        try:
+            limit = min(max(int(request.query_params.get("limit", "100")), 1), MAX_BATCH)
+        except ValueError:
+            limit = 100
+        with connections[write_store.alias()].cursor() as cursor:
+            cursor.execute(_UNSYNCED, [limit])
+            rows = cursor.fetchall()
+        events = [{"transaction_id": t, "type": e, "data": d if isinstance(d, dict) else json.loads(d)}
+                  for t, e, d in rows]
+        return HttpResponse(JSONRenderer().render({"events": events}), content_type="application/json")
+
+    def post(self, request: Request) -> HttpResponse:
+        body = json_body(request)
+        ids = body.get("ack")
+        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ApiError("VALIDATION_ERROR", "The request is invalid; see errors.", 400,
+                           {"ack": ["Must be a list of transaction ids."]})
+        with connections[write_store.alias()].cursor() as cursor:
+            cursor.execute(_ACK, [ids])
+            acked = cursor.rowcount
+        return HttpResponse(JSONRenderer().render({"acked": acked}), content_type="application/json")
+
+
+events = PortEventsView.as_view()

@@ -1,0 +1,99 @@
+"""After the write cutover: keeps the legacy tables in step with the ledger, for the monolith's readers.
+
+Payouts, reports and the admin still read ``wallets_wallet`` and ``wallets_transaction``.
+Postings the ledger makes on its own (credits, debits and transfers a client sends it
+through the routing proxy) reach those tables from the ledger's events: ``sync_once``
+pulls the events not yet mirrored (``GET /internal/v1/events/``, oldest id first),
+mirrors each in its own transaction (``ledger_port.mirror``: idempotent, under the
+posting's own id), then acknowledges them. A crash before the acknowledgement repeats a
+mirror, which finds its row and does nothing. The port's own postings (payouts) were
+mirrored in the payout's transaction already; their events are acknowledged the same way.
+
+Run it as a loop: ``python -m monolith.wallets.ledger_sync`` (Django settings of the monolith).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from django.db import transaction
+
+from monolith.common.errors import ApiError
+from monolith.wallets.ledger_port import LedgerPosting, mirror
+from monolith.wallets.models import TXN_TYPE_CHOICES, Wallet
+
+EVENTS_PATH = "/internal/v1/events/"
+_CODES = {name.lower(): code for code, name in TXN_TYPE_CHOICES}
+_MINOR_UNITS = {"INR": 2, "USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}  # acl.domain's
+
+
+def _minor(money: dict[str, str]) -> int:
+    return int(Decimal(money["amount"]).scaleb(_MINOR_UNITS[money["currency"]]))
+
+
+def posting_of_event(data: dict[str, Any]) -> LedgerPosting:
+    """A ``paystream.wallet.credited/debited.v1`` event's data as a posting in legacy terms."""
+    counterparty = data["counterparty_wallet_id"]
+    return LedgerPosting(
+        int(data["entry_id"]), _CODES[data["kind"]], _minor(data["amount"]), _minor(data["balance_after"]),
+        data["reference"] or "", data["description"] or "",
+        None if counterparty is None else int(counterparty),
+        datetime.fromisoformat(data["posted_at"].replace("Z", "+00:00")),
+        datetime.fromisoformat(data["wallet_updated_at"].replace("Z", "+00:00")),
+    )
+
+
+def apply_event(data: dict[str, Any]) -> None:
+    """Mirror one event's posting, in its own transaction, with the wallet row locked."""
+    with transaction.atomic():
+        wallet = Wallet.objects.select_for_update().filter(pk=int(data["wallet_id"])).first()
+        if wallet is None:
+            raise ApiError("INTERNAL_ERROR", f"The ledger posted to wallet {data['wallet_id']}, which the "
+                           "monolith does not have; nothing was mirrored.", 500)
+        mirror(wallet, posting_of_event(data))
+
+
+def sync_once(base_url: str, token: str, *, limit: int = 100,
+              transport: httpx.BaseTransport | None = None) -> int:
+    """Mirror one batch of the ledger's events into the legacy tables; returns how many."""
+    headers = {"Authorization": f"Service {token}"}
+    with httpx.Client(base_url=base_url, transport=transport, timeout=10, headers=headers) as http:
+        response = http.get(EVENTS_PATH, params={"limit": limit})
+        response.raise_for_status()
+        events = response.json()["events"]
+        for event in events:
+            apply_event(event["data"])
+        if events:
+            http.post(EVENTS_PATH, json={"ack": [e["transaction_id"] for e in events]}).raise_for_status()
+    return len(events)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import django
+
+    django.setup()
+    from extracted.ledger_query.port_auth import service_token
+    from strangler.config import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m monolith.wallets.ledger_sync",
+                                     description="Mirror the ledger's postings into the legacy tables.")
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between empty polls")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    token = service_token(settings.secret_key)
+    while True:
+        if sync_once(settings.ledger_url, token) == 0:
+            time.sleep(args.interval)
+
+
+if __name__ == "__main__":
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+    main()
