@@ -52,3 +52,26 @@ class Notification(models.Model):
 
     class Meta:
         db_table = "hooks_notification"
+
+
+class NotificationDecision(models.Model):
+    """Which path sends a notification (capability ``notifications.email``), decided once.
+
+    Written inside the transaction of the write that causes the notification, so it exists
+    exactly when that write's domain events do. One mode per correlation id (the id the
+    ACL puts on the events): the extracted notification service reads the same row for
+    the same event, so the two sides can never both send, or both skip, across a flip.
+    """
+
+    correlation_id = models.CharField(max_length=200, db_index=True)
+    mode = models.CharField(max_length=16)  # monolith | shadow | extracted
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    template = models.CharField(max_length=64)
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+    # the legacy send's record, once the monolith sent (monolith and shadow modes)
+    notification = models.ForeignKey(Notification, null=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "hooks_notificationdecision"

@@ -1,0 +1,1 @@
+"""Notification dispatch (extracted, greenfield): domain events -> e-mail, SMS and push, per preferences."""

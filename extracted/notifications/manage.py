@@ -1,0 +1,10 @@
+"""``python -m extracted.notifications.manage migrate``: Django's manage.py for this service."""
+
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "extracted.notifications.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
