@@ -22,6 +22,9 @@
   transaction's new events and hears when that transaction committed.
 - ``stop`` is honoured between batches; ``close`` commits what was stored.
 - Lag (high watermark - position) is a Prometheus gauge per partition.
+- ``on_batch`` (optional) hears each polled batch's :class:`BatchStats`: its size, how long
+  its oldest message waited between the producer and this poll, and the time spent on the
+  inbox write, the handler and the commit; where the event-to-visible lag goes.
 """
 
 from __future__ import annotations
@@ -30,11 +33,20 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from cloudevents.core.base import BaseCloudEvent
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from acl.envelope import parse_message
 from acl.errors import ConsumerError
@@ -59,6 +71,28 @@ class BatchHandler(Protocol):
     def committed(self) -> None: ...
 
 
+@dataclass
+class BatchStats:
+    """Where one polled batch's time went (seconds); what ``on_batch`` observers receive.
+
+    ``waited`` is the oldest message's age at the poll that took it, from its Kafka timestamp
+    (the producer's clock on this host, or the broker's): producer -> broker -> this poll.
+    The other stages add up over every transaction the batch took (more than one when it was
+    replayed event by event).
+    """
+
+    size: int
+    waited: float | None = None  # None: the messages carry no timestamp
+    inbox: float = 0.0  # inbox rows written (and known failures looked up)
+    handler: float = 0.0  # the handler's effects
+    commit: float = 0.0
+    transactions: int = 0
+    replayed: bool = False  # failed (or held a known failure): replayed one event per transaction
+
+
+BatchObserver = Callable[[BatchStats], None]
+
+
 class _Blame:
     """Which event a failing batch was applying when it raised (None: it failed at commit)."""
 
@@ -77,6 +111,12 @@ def _source(msg: Message) -> str:
     return f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
 
 
+def _waited(batch: list[Message]) -> float | None:
+    """Seconds since the oldest Kafka timestamp in ``batch`` (None: none carries one)."""
+    stamps = [ms for kind, ms in (m.timestamp() for m in batch) if kind != TIMESTAMP_NOT_AVAILABLE]
+    return max(0.0, time.time() - min(stamps) / 1000) if stamps else None
+
+
 class _Remembered(Exception):
     """The error an earlier run of this consumer recorded for an event whose attempts are used up."""
 
@@ -86,7 +126,7 @@ def _describe(error: Exception) -> str:
 
 
 class EventConsumer:
-    lag_interval = 5.0  # seconds between watermark queries
+    lag_interval = 5.0  # seconds between lag reports
     batch_size = 500  # most messages applied in one transaction
 
     def __init__(
@@ -100,6 +140,8 @@ class EventConsumer:
         max_attempts: int = 3,
         metrics: ConsumerMetrics | None = None,
         overrides: Mapping[str, object] | None = None,
+        *,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ConsumerError("max_attempts must be at least 1")
@@ -120,6 +162,8 @@ class EventConsumer:
         self._consumer: Consumer | None = None
         self._dlq: Producer | None = None
         self._last_lag = 0.0
+        self.on_batch = on_batch
+        self._stats: BatchStats | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
     def _client(self) -> Consumer:
@@ -173,8 +217,11 @@ class EventConsumer:
                 failure = error
                 break
         if batch:
+            self._stats = BatchStats(len(batch), _waited(batch)) if self.on_batch is not None else None
             self._process(batch)
             self._store_offsets(consumer, batch)
+            if self._stats is not None and self.on_batch is not None:
+                self.on_batch(self._stats)
         if failure is not None:
             raise ConsumerError(f"Kafka consumer error: {failure}")
         return bool(batch)
@@ -196,9 +243,13 @@ class EventConsumer:
             return
         except _KnownFailures as exc:
             known = exc.known
+            if self._stats is not None:
+                self._stats.replayed = True
         except Exception as exc:
             _log.warning("consumer.batch_failed", size=len(parsed), error=str(exc))
             batch_error = exc
+            if self._stats is not None:
+                self._stats.replayed = True
             if blame.event is not None:  # the failed batch was its first attempt: remember it
                 for msg, event in parsed:
                     if event is blame.event:
@@ -212,6 +263,7 @@ class EventConsumer:
     def _apply(self, events: list[BaseCloudEvent], blame: _Blame, check_known: bool = False,
                forget: bool = False) -> None:
         """One transaction: inbox rows for ``events``, effects of the new ones; counts after commit."""
+        stats, started = self._stats, time.perf_counter()
         with self.inbox.transaction() as tx:
             ids = [e.get_id() for e in events]
             if check_known:
@@ -220,6 +272,7 @@ class EventConsumer:
                     raise _KnownFailures(known)
             else:
                 fresh = self._record(tx, ids)
+            recorded = time.perf_counter()
             new: list[BaseCloudEvent] = []
             for event in events:
                 if event.get_id() in fresh:
@@ -235,6 +288,12 @@ class EventConsumer:
                 blame.event = None
             if forget:
                 self.inbox.forget_failures(tx, self.group, ids)
+            handled = time.perf_counter()
+        if stats is not None:
+            stats.inbox += recorded - started
+            stats.handler += handled - recorded
+            stats.commit += time.perf_counter() - handled
+            stats.transactions += 1
         if new and self._batch_handler is not None:
             self._batch_handler.committed()
         self._count("applied", len(new))
@@ -326,7 +385,11 @@ class EventConsumer:
         try:
             assigned = consumer.assignment()
             for tp in consumer.position(assigned):
-                _, high = consumer.get_watermark_offsets(tp, timeout=1)
+                # the high watermark every fetch response carries: no broker round trip per
+                # partition inside the poll loop; a partition not fetched yet asks the broker
+                _, high = consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0:
+                    _, high = consumer.get_watermark_offsets(tp, timeout=1)
                 lag = high - tp.offset if tp.offset >= 0 else high
                 self.metrics.lag.labels(group=self.group, topic=tp.topic, partition=str(tp.partition)).set(
                     lag

@@ -26,7 +26,7 @@ import structlog
 from cloudevents.core.base import BaseCloudEvent
 
 from acl.adapters.pg_inbox import PgInboxStore
-from acl.consumer import EventConsumer
+from acl.consumer import BatchObserver, BatchStats, EventConsumer
 from acl.contracts import ContractRegistry, load_contracts
 from acl.domain import DomainEvent
 from acl.metrics import ConsumerMetrics
@@ -50,7 +50,9 @@ def contracts() -> ContractRegistry:
 class Projector:
     """The consumer's handler: contract check -> domain decision -> SQL effects, in ``tx``.
 
-    A ``BatchHandler``: a batch's freshness mark is advanced once, to its newest event.
+    A ``BatchHandler``: every event is checked and decided first, then the batch's effects
+    are written together (postings set-based, ``projector.apply_all``) and its freshness
+    mark is advanced once, to its newest event.
     """
 
     def __init__(self, registry: ContractRegistry) -> None:
@@ -59,8 +61,10 @@ class Projector:
     def apply_batch(self, events: Sequence[BaseCloudEvent], tx: Any) -> None:
         newest: datetime | None = None
         requests: dict[tuple[str, int], bool] = {}  # (correlation id, wallet) -> applied
+        batch: list[domain.Effect] = []
         for event in events:
-            committed_at, effects = self._apply(event, tx)
+            committed_at, effects = self._decide(event)
+            batch += effects
             if committed_at is not None and (newest is None or committed_at > newest):
                 newest = committed_at
             correlation_id = event.get_extension("correlationid")
@@ -68,6 +72,7 @@ class Projector:
                 for wallet, applied in fence.touched(effects).items():
                     key = (correlation_id, wallet)
                     requests[key] = requests.get(key, False) or applied
+        projector.apply_all(tx, batch)
         fence.record(tx, requests)
         projector.mark_newest(tx, newest)
 
@@ -77,7 +82,7 @@ class Projector:
     def __call__(self, event: BaseCloudEvent, tx: Any) -> None:
         self.apply_batch([event], tx)
 
-    def _apply(self, event: BaseCloudEvent, tx: Any) -> tuple[datetime | None, list[domain.Effect]]:
+    def _decide(self, event: BaseCloudEvent) -> tuple[datetime | None, list[domain.Effect]]:
         event_type = event.get_type()
         data = event.get_data()
         if not isinstance(data, dict):
@@ -85,9 +90,40 @@ class Projector:
         occurred = event.get_time()
         committed_at = occurred if isinstance(occurred, datetime) else None
         self.registry.validate(DomainEvent(event_type, "", "", committed_at or datetime.now(UTC), data))
-        effects = domain.decide(event_type, data)
-        projector.apply(tx, effects, None)
-        return committed_at, effects
+        return committed_at, domain.decide(event_type, data)
+
+
+class StageMetrics:
+    """Prometheus histograms of where each batch's time goes (an ``on_batch`` observer).
+
+    ``strangler_consumer_batch_size`` and ``strangler_consumer_stage_seconds{stage=...}``:
+    ``waited`` (producer -> broker -> poll, oldest message), ``inbox``, ``handler``, ``commit``.
+    Created by the process's wiring, never at import.
+    """
+
+    stages = ("waited", "inbox", "handler", "commit")
+
+    def __init__(self, registry: Any = None) -> None:
+        from prometheus_client import REGISTRY, Histogram
+
+        registry = REGISTRY if registry is None else registry
+        self.size = Histogram(
+            "strangler_consumer_batch_size", "Messages per polled batch", ["group"],
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), registry=registry)
+        self.seconds = Histogram(
+            "strangler_consumer_stage_seconds", "Seconds per polled batch, by stage", ["group", "stage"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry)
+
+    def observer(self, group: str) -> BatchObserver:
+        def observe(stats: BatchStats) -> None:
+            self.size.labels(group=group).observe(stats.size)
+            for stage in self.stages:
+                value = getattr(stats, stage)
+                if value is not None:
+                    self.seconds.labels(group=group, stage=stage).observe(value)
+
+        return observe
 
 
 class LedgerConsumer:
@@ -144,7 +180,7 @@ class LedgerConsumer:
 
 
 def build(database_url: str, bootstrap_servers: str, *, group: str = GROUP, max_attempts: int = 3,
-          metrics: ConsumerMetrics | None = None) -> LedgerConsumer:
+          metrics: ConsumerMetrics | None = None, on_batch: BatchObserver | None = None) -> LedgerConsumer:
     """The one wiring point of the consumer process (tests call it too)."""
     ensure_topics(bootstrap_servers, [*TOPICS, DEAD_LETTER_TOPIC])
     consumer = EventConsumer(
@@ -152,6 +188,7 @@ def build(database_url: str, bootstrap_servers: str, *, group: str = GROUP, max_
         DEAD_LETTER_TOPIC, max_attempts, metrics,
         # a fresh event should become visible within milliseconds, not a fetch-wait later
         overrides={"fetch.wait.max.ms": 10},
+        on_batch=on_batch,
     )
     return LedgerConsumer(database_url, consumer)
 
@@ -179,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.metrics_port:
         start_http_server(args.metrics_port)
     ledger = build(database_url, bootstrap, group=args.group, max_attempts=args.max_attempts,
-                   metrics=metrics)
+                   metrics=metrics, on_batch=StageMetrics().observer(args.group))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -5,10 +5,16 @@ because the ACL backfill re-publishes history under snapshot event ids that the
 inbox has not seen: a movement already applied live must not post twice. A
 transaction older than the wallet's newest one (backfill arriving after live
 traffic) is recorded but does not move the cached balance.
+
+A batch's postings go in set-based statements (``apply_all``): one statement per
+*round*, where round k holds each wallet's k-th posting of a run of consecutive
+postings, so every statement touches a wallet once and each wallet still sees its
+postings in order, exactly as one statement per posting would leave it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +26,32 @@ def apply(tx: Any, effects: list[d.Effect], committed_at: datetime | None) -> No
     for effect in effects:
         _APPLY[type(effect)](tx, effect)
     mark_newest(tx, committed_at)
+
+
+def apply_all(tx: Any, effects: Sequence[d.Effect]) -> None:
+    """Apply ``effects`` in order, consecutive postings set-based (see the module docstring)."""
+    run: list[d.PostTransaction] = []
+    for effect in effects:
+        if isinstance(effect, d.PostTransaction):
+            run.append(effect)
+            continue
+        _post_run(tx, run)
+        run = []
+        _APPLY[type(effect)](tx, effect)
+    _post_run(tx, run)
+
+
+def rounds(postings: Sequence[d.PostTransaction]) -> list[list[d.PostTransaction]]:
+    """Pure: round k = every wallet's k-th posting, in the order given."""
+    out: list[list[d.PostTransaction]] = []
+    depth: dict[int, int] = {}
+    for posting in postings:
+        k = depth.get(posting.wallet_id, 0)
+        depth[posting.wallet_id] = k + 1
+        if k == len(out):
+            out.append([])
+        out[k].append(posting)
+    return out
 
 
 def mark_newest(tx: Any, committed_at: datetime | None) -> None:
@@ -70,6 +102,57 @@ def _post(tx: Any, e: d.PostTransaction) -> None:
          e.balance_after, e.transaction_id, e.wallet_updated_at, e.posted_at, e.wallet_id,
          e.transaction_id, e.transaction_id, e.wallet_updated_at),
     )
+
+
+# _post for many postings of distinct wallets, in one statement: the same conditions row by row
+_POST_MANY = (
+    "WITH v AS (SELECT * FROM unnest(%(id)s::bigint[], %(wallet)s::bigint[], %(kind)s::text[],"
+    "  %(amount)s::numeric[], %(currency)s::text[], %(reference)s::text[], %(description)s::text[],"
+    "  %(counterparty)s::bigint[], %(balance_after)s::numeric[], %(posted_at)s::timestamptz[],"
+    "  %(wallet_updated_at)s::timestamptz[]) AS v (id, wallet_id, kind, amount, currency, reference,"
+    "  description, counterparty_wallet_id, balance_after, posted_at, wallet_updated_at)),"
+    " t AS (INSERT INTO ledger_transaction (id, wallet_id, kind, amount, currency, status, reference,"
+    "  description, counterparty_wallet_id, balance_after, created_at)"
+    "  SELECT id, wallet_id, kind, amount, currency, 'posted', reference, description,"
+    "  counterparty_wallet_id, balance_after, posted_at FROM v"
+    "  ON CONFLICT (id) DO NOTHING RETURNING id),"
+    " e AS (INSERT INTO ledger_entry (transaction_id, leg, account, amount, currency)"
+    "  SELECT l.transaction_id, l.leg, l.account, l.amount, l.currency"
+    "  FROM unnest(%(leg_txn)s::bigint[], %(leg)s::text[], %(account)s::text[], %(leg_amount)s::numeric[],"
+    "  %(leg_currency)s::text[]) WITH ORDINALITY AS l (transaction_id, leg, account, amount, currency, n)"
+    "  JOIN t ON t.id = l.transaction_id ORDER BY l.n)"
+    " UPDATE ledger_wallet w SET balance = v.balance_after, last_transaction_id = v.id,"
+    " updated_at = coalesce(v.wallet_updated_at, greatest(w.updated_at, v.posted_at))"
+    " FROM v WHERE w.wallet_id = v.wallet_id"
+    " AND ((coalesce(w.last_transaction_id, 0) < v.id AND v.id IN (SELECT id FROM t))"
+    "  OR (w.last_transaction_id = v.id AND v.wallet_updated_at IS NOT NULL))"
+)
+
+
+def _post_run(tx: Any, run: Sequence[d.PostTransaction]) -> None:
+    if len(run) == 1:
+        _post(tx, run[0])
+        return
+    for postings in rounds(run):
+        legs = [leg for p in postings for leg in p.legs]
+        tx.execute(_POST_MANY, {
+            "id": [p.transaction_id for p in postings],
+            "wallet": [p.wallet_id for p in postings],
+            "kind": [p.kind for p in postings],
+            "amount": [p.amount for p in postings],
+            "currency": [p.currency for p in postings],
+            "reference": [p.reference for p in postings],
+            "description": [p.description for p in postings],
+            "counterparty": [p.counterparty_wallet_id for p in postings],
+            "balance_after": [p.balance_after for p in postings],
+            "posted_at": [p.posted_at for p in postings],
+            "wallet_updated_at": [p.wallet_updated_at for p in postings],
+            "leg_txn": [p.transaction_id for p in postings for _ in p.legs],
+            "leg": [leg.leg for leg in legs],
+            "account": [leg.account for leg in legs],
+            "leg_amount": [leg.amount for leg in legs],
+            "leg_currency": [leg.currency for leg in legs],
+        })
 
 
 def _status(tx: Any, e: d.ChangeWalletStatus) -> None:

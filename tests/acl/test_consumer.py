@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from acl.adapters.fakes import FakeInbox
 from acl.adapters.kafka_publisher import KafkaPublisher
 from acl.adapters.pg_inbox import PgInboxStore, install_inbox
-from acl.consumer import EventConsumer
+from acl.consumer import BatchStats, EventConsumer
 from acl.domain import DomainEvent
 from acl.envelope import to_message
 from acl.metrics import ConsumerMetrics
@@ -184,6 +184,32 @@ def test_a_poison_event_in_a_batch_is_dead_lettered_and_the_rest_applied_once(
     assert count(consumer_db, "SELECT count(*) FROM effects") == 59
     assert count(consumer_db, "SELECT count(DISTINCT event_id) FROM effects") == 59
     assert count(consumer_db, "SELECT count(*) FROM strangler_inbox.inbox") == 59
+    publisher.close()
+
+
+def test_on_batch_hears_every_polled_batch_with_its_stages_and_a_replayed_one_is_marked(
+    kafka_bootstrap: str, consumer_db: str
+) -> None:
+    topic = f"consumer-test-{uuid.uuid4().hex[:6]}"
+    create_topics(kafka_bootstrap, [topic, f"{topic}.dlq"], partitions=1)
+    backlog = [m.__class__(topic, m.key, m.value, m.headers, m.event_id) for m in messages(40)]
+    bad = backlog[10]
+    backlog[10] = bad.__class__(topic, bad.key, b'{"amount": null}', bad.headers, bad.event_id)
+    publisher = KafkaPublisher(kafka_bootstrap)
+    assert all(publisher.publish(backlog))
+    heard: list[BatchStats] = []
+    plain = strict_consumer(kafka_bootstrap, f"g-{uuid.uuid4().hex[:6]}", topic, consumer_db, [])
+    consumer = EventConsumer(kafka_bootstrap, plain.group, [topic], plain.handler, plain.inbox,
+                             f"{topic}.dlq", max_attempts=3, on_batch=heard.append)
+    run_until(consumer, lambda: sum(s.size for s in heard) >= 40, "every batch heard")
+    assert sum(s.size for s in heard) == 40, "each polled message is in exactly one batch"
+    assert count(consumer_db, "SELECT count(*) FROM effects") == 39
+    assert [s.replayed for s in heard].count(True) == 1, "only the poison event's batch was replayed"
+    replayed = next(s for s in heard if s.replayed)
+    # the failed transaction is not counted; then one per event, the poison one's three attempts failing
+    assert replayed.transactions == replayed.size - 1
+    assert all(s.waited is not None and s.waited >= 0 for s in heard), "relay-made messages carry a timestamp"
+    assert all(min(s.inbox, s.handler, s.commit) >= 0 and s.transactions >= 1 for s in heard)
     publisher.close()
 
 
