@@ -5,8 +5,9 @@ Starts its own embedded PostgreSQL, Tansu, Redis (Celery broker; the filesystem 
 no ``redis-server``), a local asyncio receiver (separate process), the service's consumer
 and a REAL Celery worker; prints a rich table and writes bench/results/webhooks.json.
 
-- baseline: one loop of signed POSTs (``signing.sign`` + the same ``httpx.Client``) to the
-  same receiver: what the HTTP work alone costs on this box.
+- baseline: one loop of signed POSTs with the service's own ``delivery.Sender`` to the same
+  receiver: what the HTTP work alone costs on this box (and the same loop with httpx, the
+  sender's client before, to compare with earlier runs).
 - service: N ``wallet.credited`` events published to Kafka, each fanned out to one subscribed
   endpoint; deliveries/s from the first publish to the N-th request the receiver counts
   (consumer inbox + delivery rows + Celery + claim/send/record per delivery). This is the
@@ -50,6 +51,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from extracted.webhooks import signing  # noqa: E402
+from extracted.webhooks.decisions import PgDecisions  # noqa: E402
+from extracted.webhooks.delivery import Limits, Sender  # noqa: E402
+from extracted.webhooks.ssrf import parse_allowlist  # noqa: E402
 from strangler.stack.postgres import EmbeddedPostgres  # noqa: E402
 
 GOAL = 500.0
@@ -104,15 +108,26 @@ def received(port: int) -> int:
 
 # ---- measurements -------------------------------------------------------------------------
 def baseline(url: str, n: int) -> dict[str, float]:
+    """Signed POSTs in a plain loop: with the service's own sender, and with httpx (its client
+    before; the baseline of earlier runs)."""
     body = b'{"id":"e","type":"wallet.credited","data":{"wallet_id":"1","amount":"1.00"}}'
+    sender = Sender(Limits(), parse_allowlist("127.0.0.0/8"))
+    t0 = time.perf_counter()
+    for _ in range(n):
+        outcome = sender.send(url, "whsec_bench", body, {}, int(time.time()))
+        if outcome.result.response_code != 200:
+            raise RuntimeError(f"baseline POST failed: {outcome.result}")
+    seconds = time.perf_counter() - t0
+    sender.close()
     with httpx.Client(follow_redirects=False, trust_env=False) as client:
-        t0 = time.perf_counter()
+        t1 = time.perf_counter()
         for _ in range(n):
             header = signing.sign("whsec_bench", int(time.time()), body)
             client.post(url, content=body, headers={signing.SIGNATURE_HEADER: header,
                                                      "Content-Type": "application/json"}).raise_for_status()
-        seconds = time.perf_counter() - t0
-    return {"baseline_posts": n, "baseline_seconds": seconds, "baseline_posts_per_s": n / seconds}
+        httpx_seconds = time.perf_counter() - t1
+    return {"baseline_posts": n, "baseline_seconds": seconds, "baseline_posts_per_s": n / seconds,
+            "baseline_httpx_posts_per_s": n / httpx_seconds}
 
 
 def service(env: dict[str, str], db: str, bootstrap: str, receiver_port: int, n: int, concurrency: int,
@@ -150,6 +165,11 @@ def service(env: dict[str, str], db: str, bootstrap: str, receiver_port: int, n:
                          " is_active, created_at, updated_at) VALUES (%s, %s, 'whsec_bench', '[\"*\"]', '',"
                          " true, now(), now())", (merchant, f"http://127.0.0.1:{receiver_port}/hook"))
         # warm-up: one delivery end to end, so worker start-up is not measured
+        if env.get("STRANGLER_WEBHOOKS_CAPABILITY") != "none":
+            # what the monolith records inside each credit's transaction, before its commit:
+            # this service obeys it (an announced credit with no decision is the monolith's)
+            PgDecisions(env["STRANGLER_CONTROL_DATABASE_URL"]).record(
+                "webhooks.delivery", {f"ledger:{i}": "extracted" for i in range(n + 1)}, by="bench")
         before = received(receiver_port)
         publish(bootstrap, [_credit(wallets[0], 0)])
         wait_until(lambda: received(receiver_port) == before + 1, 120, "the warm-up delivery")
@@ -228,7 +248,8 @@ def stages(results: dict[str, Any]) -> list[tuple[str, float]]:
     """Deliveries (or events) per second of each stage, slowest last; the baseline first."""
     n = results["service_deliveries"]
     return [
-        ("baseline: signed POST loop, same client", results["baseline_posts_per_s"]),
+        ("baseline: signed POST loop, the service's sender", results["baseline_posts_per_s"]),
+        ("signed POST loop with httpx (the earlier baseline)", results["baseline_httpx_posts_per_s"]),
         ("consumer: events -> delivery rows", results["consumer_events_per_s"]),
         ("sending stage alone: Celery + worker", results["delivery_stage_per_s"]),
         ("end to end: Kafka -> consumer -> Celery -> receiver", n / results["service_seconds"]),

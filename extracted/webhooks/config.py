@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from extracted.webhooks.cutover import CAPABILITY
 from extracted.webhooks.errors import ConfigError
 from extracted.webhooks.ssrf import IPNetwork, parse_allowlist
 from strangler.config import get_settings
@@ -30,8 +31,12 @@ class WebhooksConfig:
     connect_timeout: float
     total_timeout: float  # whole attempt: connect, send, status line and (capped) body
     max_response_bytes: int  # response body read at most this far, kept for the log
+    send_concurrency: int  # sends of one batch in flight at once, per worker process
     broker_url: str  # Celery: Redis when STRANGLER_REDIS_URL is set, else the filesystem transport
     broker_folder: Path
+    # the capability flag that says who delivers (see cutover.py); None: this service always does
+    capability: str | None
+    control_database_url: str  # where the flag and the per-occurrence decisions live
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> WebhooksConfig:
@@ -64,9 +69,17 @@ class WebhooksConfig:
             connect_timeout=number("CONNECT_TIMEOUT_SECONDS", 3.0, 0.05, 60),
             total_timeout=number("TIMEOUT_SECONDS", 10.0, 0.1, 120),
             max_response_bytes=int(number("MAX_RESPONSE_BYTES", 65536, 0, 10_000_000)),
+            send_concurrency=int(number("SEND_CONCURRENCY", 8, 1, 64)),
             broker_url=base.celery_broker_url,
             broker_folder=base.celery_folder / "webhooks",
+            capability=_capability(raw("CAPABILITY", CAPABILITY)),
+            control_database_url=base.control_database_url,
         )
+
+
+def _capability(value: str) -> str | None:
+    """``none`` turns the flag off: a greenfield deployment with no monolith to strangle."""
+    return None if value.lower() == "none" else value
 
 
 @functools.cache

@@ -13,12 +13,13 @@ enqueue was lost (crash between commit and enqueue).
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import structlog
@@ -30,7 +31,7 @@ from acl.contracts import ContractRegistry, load_contracts
 from acl.domain import DomainEvent
 from acl.metrics import ConsumerMetrics
 from acl.ops import ensure_topics
-from extracted.webhooks import domain
+from extracted.webhooks import cutover, domain
 from extracted.webhooks.errors import UnsupportedEvent
 
 GROUP = "webhooks"
@@ -47,19 +48,34 @@ class Router:
     only once it committed, so ids of a rolled-back batch are never enqueued.
     """
 
+    owners_cached = 100_000  # wallet/customer -> merchant answers kept (an owner never changes)
+
     def __init__(self, registry: ContractRegistry, max_attempts: int) -> None:
         self.registry, self.max_attempts = registry, max_attempts
         self.created: list[int] = []  # delivery ids of committed transactions, until taken
         self._staged: list[int] = []
+        self._fan_outs: list[FanOut] = []  # this transaction's, inserted together at its end
+        self._owners: dict[tuple[str, int], int] = {}  # read from committed rows only
+        self._owners_staged: dict[tuple[str, int], int] = {}
 
     def apply_batch(self, events: Sequence[BaseCloudEvent], tx: Any) -> None:
         self._staged = []  # a replayed batch starts over: the failed transaction rolled back
+        self._owners_staged = {}
+        self._fan_outs = []
         for event in events:
             self.route(event, tx)
+        # one statement for the whole batch: deliveries depend only on endpoints, which
+        # nothing in this transaction changes, so inserting them last changes no outcome
+        self._staged += fan_out_many(tx, self._fan_outs, self.max_attempts)
+        self._fan_outs = []
 
     def committed(self) -> None:
         self.created += self._staged
         self._staged = []
+        if len(self._owners) > self.owners_cached:
+            self._owners.clear()
+        self._owners.update(self._owners_staged)
+        self._owners_staged = {}
 
     def __call__(self, event: BaseCloudEvent, tx: Any) -> None:
         """One event in its own transaction (the plain handler form)."""
@@ -80,44 +96,77 @@ class Router:
         owner = domain.owner_of(name, data)
         merchant_id = owner.merchant_id
         if merchant_id is None:
-            merchant_id = _merchant_or_park(tx, event.get_id(), name, body, owner)
+            merchant_id = self._merchant_or_park(tx, event.get_id(), name, body, owner)
         if merchant_id is not None:
-            self._staged += fan_out(tx, event.get_id(), name, body, merchant_id, self.max_attempts)
+            self._fan_outs.append(FanOut(event.get_id(), name, body, merchant_id,
+                                         occurrence_of(event.get_id(), name, data)))
         if name in _OWNER_EVENTS:  # events parked while this owner was unknown can go now
             kind, field = _OWNER_EVENTS[name]
             for event_id, parked_name, parked_body in tx.execute(
                 "DELETE FROM webhooks_unrouted WHERE kind = %s AND ref_id = %s"
                 " RETURNING event_id, event_name, payload", (kind, int(data[field]))).fetchall():
-                self._staged += fan_out(tx, event_id, parked_name, parked_body, int(data["merchant_id"]),
-                                        self.max_attempts)
+                self._fan_outs.append(FanOut(
+                    event_id, parked_name, parked_body, int(data["merchant_id"]),
+                    occurrence_of(event_id, parked_name, json.loads(parked_body)["data"])))
+
+    def _merchant_or_park(self, tx: Any, event_id: str, name: str, body: str,
+                          owner: domain.Owner) -> int | None:
+        by_wallet = owner.wallet_id is not None
+        kind, ref = ("wallet", owner.wallet_id) if by_wallet else ("customer", owner.customer_id)
+        assert ref is not None  # owner_of names one of them
+        cached = self._owners.get((kind, ref)) or self._owners_staged.get((kind, ref))
+        if cached is not None:
+            return cached
+        row = tx.execute("SELECT merchant_id FROM webhooks_owner WHERE kind = %s AND ref_id = %s",
+                         (kind, ref)).fetchone()
+        if row is not None:
+            # kept once this transaction commits: a row it wrote itself may yet roll back
+            self._owners_staged[(kind, ref)] = int(row[0])
+            return int(row[0])
+        # its opening event travels on another topic and may come later: park, route on arrival
+        tx.execute("INSERT INTO webhooks_unrouted (event_id, kind, ref_id, event_name, payload, received_at)"
+                   " VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT (event_id) DO NOTHING",
+                   (event_id, kind, ref, name, body))
+        return None
 
 
-def fan_out(tx: Any, event_id: str, name: str, body: str, merchant_id: int, max_attempts: int) -> list[int]:
-    """One pending delivery per subscribed active endpoint; never a second one for the same pair."""
-    rows = tx.execute(
-        "INSERT INTO webhooks_delivery (event_id, endpoint_id, merchant_id, event_name, payload,"
-        " status, attempts, max_attempts, next_attempt_at, last_error, created_at)"
-        " SELECT %s, e.id, e.merchant_id, %s, %s, 'pending', 0, %s, now(), '', now()"
-        " FROM webhooks_endpoint e WHERE e.merchant_id = %s AND e.is_active"
-        "  AND (e.events ? %s OR e.events ? '*')"
-        " ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id",
-        (event_id, name, body, max_attempts, merchant_id, name),
-    ).fetchall()
+def occurrence_of(event_id: str, name: str, data: dict[str, Any]) -> str:
+    """What happened, named as the monolith's inline path names it (``cutover``)."""
+    return cutover.occurrence_of(name, event_id, data)
+
+
+class FanOut(NamedTuple):
+    """One event to fan out to its merchant's subscribed endpoints."""
+
+    event_id: str
+    name: str
+    body: str
+    merchant_id: int
+    occurrence: str
+
+
+_FAN_OUT_MANY = """
+INSERT INTO webhooks_delivery (event_id, endpoint_id, merchant_id, event_name, payload, status, attempts,
+                               max_attempts, next_attempt_at, last_error, created_at, occurrence)
+SELECT f.event_id, e.id, e.merchant_id, f.name, f.body, 'pending', 0, %s, now(), '', now(), f.occurrence
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[]) WITH ORDINALITY
+     AS f(event_id, name, body, merchant_id, occurrence, ord)
+JOIN webhooks_endpoint e ON e.merchant_id = f.merchant_id AND e.is_active
+                        AND (e.events ? f.name OR e.events ? '*')
+ORDER BY f.ord, e.id
+ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id
+"""
+
+
+def fan_out_many(tx: Any, fan_outs: Sequence[FanOut], max_attempts: int) -> list[int]:
+    """One pending delivery per subscribed active endpoint of each event's merchant, never a
+    second one for the same (event, endpoint) pair; one round trip for the whole batch."""
+    if not fan_outs:
+        return []
+    columns = list(zip(*fan_outs, strict=True))
+    # binary: text arrays in the text format are escaped element by element (a regex per body)
+    rows = tx.execute(_FAN_OUT_MANY, (max_attempts, *(list(c) for c in columns)), binary=True).fetchall()
     return [int(r[0]) for r in rows]
-
-
-def _merchant_or_park(tx: Any, event_id: str, name: str, body: str, owner: domain.Owner) -> int | None:
-    by_wallet = owner.wallet_id is not None
-    kind, ref = ("wallet", owner.wallet_id) if by_wallet else ("customer", owner.customer_id)
-    row = tx.execute("SELECT merchant_id FROM webhooks_owner WHERE kind = %s AND ref_id = %s",
-                     (kind, ref)).fetchone()
-    if row is not None:
-        return int(row[0])
-    # its opening event travels on another topic and may come later: park, route on arrival
-    tx.execute("INSERT INTO webhooks_unrouted (event_id, kind, ref_id, event_name, payload, received_at)"
-               " VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT (event_id) DO NOTHING",
-               (event_id, kind, ref, name, body))
-    return None
 
 
 def _own(kind: str, field: str) -> Callable[[Any, dict[str, Any]], None]:

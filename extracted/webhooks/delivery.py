@@ -6,21 +6,22 @@
 - Redirects are never followed (a 3xx is a failed attempt).
 - Timeouts: connect, and a deadline for the whole attempt including the body read.
 - The response body is read up to ``max_response_bytes`` and the rest is discarded.
-Connections are pooled per target host name, so a TLS session is never shared by two names.
+Connections (``pinned_http``) are kept alive and pooled per (scheme, name, address, port),
+so a TLS session is never shared by two names.
 """
 
 from __future__ import annotations
 
+import http.client
+import ssl
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-
-import httpx
 
 from extracted.webhooks import signing, ssrf
 from extracted.webhooks.domain import AttemptResult
 from extracted.webhooks.errors import TargetRefused
+from extracted.webhooks.pinned_http import ConnectionPool, TargetKey
 
 USER_AGENT = "PayStream-Webhooks/2.0"
 
@@ -39,73 +40,113 @@ class Outcome:
     body_excerpt: bytes
 
 
+class _Stale(Exception):
+    """A reused keep-alive connection the receiver had closed: nothing was received; retry fresh."""
+
+
 class Sender:
-    max_clients = 64  # pooled clients kept, least recently used dropped
+    max_targets = 64  # targets with pooled connections kept, least recently used dropped
 
     def __init__(self, limits: Limits, allowlist: tuple[ssrf.IPNetwork, ...],
-                 resolver: ssrf.Resolver = ssrf.system_resolver) -> None:
+                 resolver: ssrf.Resolver = ssrf.system_resolver, connections_per_host: int = 4,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.limits, self.allowlist, self.resolver = limits, allowlist, resolver
-        self._clients: OrderedDict[str, httpx.Client] = OrderedDict()
-
-    def _client(self, host: str) -> httpx.Client:
-        client = self._clients.pop(host, None)
-        if client is None:
-            timeout = httpx.Timeout(self.limits.total_timeout, connect=self.limits.connect_timeout)
-            client = httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False,
-                                  limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
-        self._clients[host] = client
-        while len(self._clients) > self.max_clients:
-            self._clients.popitem(last=False)[1].close()
-        return client
+        self.connections_per_host = connections_per_host  # as many as sends run at once
+        # tls: the system's trust store by default; tests pass a context trusting their own CA
+        self._pool = ConnectionPool(connections_per_host, self.max_targets, tls)
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        self._pool.close()
 
     def send(self, url: str, secret: str, body: bytes, headers: dict[str, str],
              timestamp: int) -> Outcome:
         parts = urlsplit(url)
         host = parts.hostname or ""
+        if parts.scheme not in ("http", "https"):
+            return Outcome(AttemptResult(None, f"unsupported URL scheme {parts.scheme!r}; use https",
+                                         permanent=True), None, b"")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             target = ssrf.resolve_target(host, port, self.allowlist, self.resolver)
         except TargetRefused as exc:
             return Outcome(AttemptResult(None, str(exc), permanent=True), None, b"")
-        pinned = httpx.URL(url).copy_with(host=target.address)
-        host_header = parts.netloc.rpartition("@")[2]
         request_headers = {
             **headers,
-            "Host": host_header,
+            "Host": parts.netloc.rpartition("@")[2],
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             signing.SIGNATURE_HEADER: signing.sign(secret, timestamp, body),
         }
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        key = TargetKey(parts.scheme, host, target.address, port)
         deadline = time.monotonic() + self.limits.total_timeout
-        client = self._client(host)
-        try:
-            request = client.build_request("POST", pinned, content=body, headers=request_headers,
-                                           extensions={"sni_hostname": host})
-            response = client.send(request, stream=True)
+        for _ in range(2):  # a second try only on a fresh connection after a stale one
+            conn, reused = self._pool.take(key, self.limits.connect_timeout)
             try:
-                excerpt = self._read_capped(response, deadline)
-            finally:
-                response.close()
-        except httpx.TimeoutException as exc:
-            return Outcome(AttemptResult(None, f"timeout: {type(exc).__name__}"), target.address, b"")
-        except TimeoutError:
-            return Outcome(AttemptResult(None, "timeout: response body exceeded the attempt deadline"),
-                           target.address, b"")
-        except httpx.HTTPError as exc:
-            return Outcome(AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500]), target.address, b"")
-        return Outcome(AttemptResult(response.status_code, ""), target.address, excerpt)
+                code, excerpt, reusable = self._exchange(conn, reused, path, body, request_headers, deadline)
+            except _Stale:
+                conn.close()
+                continue
+            except TimeoutError as exc:
+                conn.close()
+                return Outcome(AttemptResult(None, f"timeout: {exc}"), target.address, b"")
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                return Outcome(AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500]), target.address, b"")
+            if reusable:
+                self._pool.give_back(key, conn)
+            else:
+                conn.close()
+            return Outcome(AttemptResult(code, ""), target.address, excerpt)
+        return Outcome(AttemptResult(None, "ConnectError: the receiver closed two connections in a row"),
+                       target.address, b"")
 
-    def _read_capped(self, response: httpx.Response, deadline: float) -> bytes:
-        kept = bytearray()
-        for chunk in response.iter_raw(8192):
-            if time.monotonic() > deadline:
-                raise TimeoutError
-            kept += chunk[: self.limits.max_response_bytes - len(kept)]
-            if len(kept) >= self.limits.max_response_bytes:
-                break  # stop reading; closing the response drops the rest
-        return bytes(kept)
+    def _exchange(self, conn: http.client.HTTPConnection, reused: bool, path: str, body: bytes,
+                  headers: dict[str, str], deadline: float) -> tuple[int, bytes, bool]:
+        """POST and read the status and up to ``max_response_bytes`` of the body, by ``deadline``.
+
+        Returns (status, excerpt, whether the connection may be reused).
+        """
+        def remaining() -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("response body exceeded the attempt deadline")
+            return left
+
+        if conn.sock is None:
+            conn.timeout = min(self.limits.connect_timeout, remaining())
+            try:
+                conn.connect()
+            except TimeoutError:
+                raise TimeoutError("ConnectTimeout") from None
+            except OSError as exc:
+                raise ConnectError(f"ConnectError: {exc}") from exc
+        conn.sock.settimeout(remaining())
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+        except TimeoutError:
+            raise TimeoutError("ReadTimeout") from None
+        except ConnectionError as exc:
+            if reused:  # the receiver closed the idle connection before it saw anything
+                raise _Stale from exc
+            raise
+        limit, kept = self.limits.max_response_bytes, bytearray()
+        try:
+            while len(kept) < limit:
+                conn.sock.settimeout(remaining())
+                chunk = response.read(min(8192, limit - len(kept)))
+                if not chunk:
+                    break
+                kept += chunk
+        except TimeoutError:
+            raise TimeoutError("response body exceeded the attempt deadline") from None
+        # reusable only when the whole body was read and the receiver keeps the connection
+        return response.status, bytes(kept), response.isclosed() and not response.will_close
+
+
+class ConnectError(OSError):
+    """The connection to the checked address could not be made (refused, unreachable, TLS)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]).removeprefix("ConnectError: ")

@@ -107,7 +107,10 @@ class Decision:
 
 DELIVERED, RETRYING, DEAD_LETTERED, PENDING, SENDING = (
     "delivered", "retrying", "dead_lettered", "pending", "sending")
-STATUSES = (PENDING, SENDING, RETRYING, DELIVERED, DEAD_LETTERED)
+# while the monolith's inline path is strangled (cutover.py): its path delivered the occurrence
+# (legacy), or this service only recorded what it would have sent (shadowed). Both are final.
+LEGACY, SHADOWED = "legacy", "shadowed"
+STATUSES = (PENDING, SENDING, RETRYING, DELIVERED, DEAD_LETTERED, LEGACY, SHADOWED)
 
 
 def succeeded(code: int | None) -> bool:

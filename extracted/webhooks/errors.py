@@ -5,7 +5,9 @@ WebhooksError                 base; says what was wrong, what was kept, what to 
 │                             -> the consumer retries, then dead-letters it; no delivery is created
 ├── TargetRefused             the endpoint's address is private/loopback/link-local/... and not allowlisted
 ├── InvalidSignature          a receiver-side verification failure (signing.verify)
-└── ConfigError               a STRANGLER_WEBHOOKS_* variable is invalid
+├── ConfigError               a STRANGLER_WEBHOOKS_* variable is invalid
+└── DecisionUnavailable       who delivers an occurrence (monolith or service) cannot be read or
+                              recorded: the control plane is unreachable -> nothing is sent; retried
 """
 
 from __future__ import annotations
@@ -41,3 +43,11 @@ class InvalidSignature(WebhooksError):
 
 class ConfigError(WebhooksError):
     pass
+
+
+class DecisionUnavailable(WebhooksError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"{detail}. Nothing was sent for these deliveries; they stay pending and are retried. "
+            "Check STRANGLER_CONTROL_DATABASE_URL and that the control plane is up."
+        )

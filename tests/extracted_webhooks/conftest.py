@@ -60,6 +60,8 @@ def service_env(webhooks_db: str, tmp_path: Path) -> dict[str, str]:
         "STRANGLER_WEBHOOKS_TIMEOUT_SECONDS": "1",
         "STRANGLER_WEBHOOKS_CONNECT_TIMEOUT_SECONDS": "1",
         "STRANGLER_LOG_FORMAT": "console",
+        # the service alone, no monolith to strangle (test_flip.py turns the flag on)
+        "STRANGLER_WEBHOOKS_CAPABILITY": "none",
     }
 
 

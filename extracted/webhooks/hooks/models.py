@@ -45,12 +45,18 @@ class Delivery(models.Model):
     last_attempt_at = models.DateTimeField(null=True)
     delivered_at = models.DateTimeField(null=True)
     created_at = models.DateTimeField()
+    # strangling the monolith's inline webhooks (cutover.py): what happened, who delivers it,
+    # and for a shadowed delivery the signature header it would have carried
+    occurrence = models.TextField(default="", db_default="")
+    decided_mode = models.CharField(max_length=16, default="", db_default="")  # '' until decided
+    shadow_signature = models.TextField(default="", db_default="")
 
     class Meta:
         db_table = "webhooks_delivery"
         constraints = [models.UniqueConstraint(fields=["event_id", "endpoint"], name="webhooks_once")]
         indexes = [models.Index(fields=["merchant_id", "-id"], name="webhooks_dlv_merchant"),
-                   models.Index(fields=["status", "next_attempt_at"], name="webhooks_dlv_due")]
+                   models.Index(fields=["status", "next_attempt_at"], name="webhooks_dlv_due"),
+                   models.Index(fields=["occurrence"], name="webhooks_dlv_occurrence")]
 
 
 class Attempt(models.Model):

@@ -29,6 +29,7 @@ from strangler.control.routing.serializers import (
     AuditEntrySerializer,
     CapabilitySerializer,
     ChangeResultSerializer,
+    DeclareSerializer,
     FlipSerializer,
     InstanceSerializer,
     ReasonSerializer,
@@ -82,6 +83,21 @@ class CapabilityViewSet(_Api, viewsets.ReadOnlyModelViewSet[Any]):
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
     pagination_class = None
+
+    def get_permissions(self) -> Any:
+        if self.action == "create":  # declaring a capability is a change, like a flip
+            return [CanFlip()]
+        return super().get_permissions()
+
+    @extend_schema(request=DeclareSerializer, responses=ChangeResultSerializer)
+    def create(self, request: Request) -> Response:
+        """Declare a capability without routes (an inline side effect); it starts on the monolith."""
+        form = DeclareSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        result = services.declare_capability(form.validated_data["name"],
+                                             reason=form.validated_data["reason"],
+                                             actor=f"token:{_token(request).name}")
+        return Response(_change_body(result, 0), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=FlipSerializer, responses=ChangeResultSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CanFlip])

@@ -38,6 +38,11 @@ class FlipSerializer(serializers.Serializer[Any]):
     wait = serializers.FloatField(required=False, default=0.0, min_value=0.0, max_value=30.0)
 
 
+class DeclareSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
 class ReasonSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
     wait = serializers.FloatField(required=False, default=0.0, min_value=0.0, max_value=30.0)
