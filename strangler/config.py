@@ -63,6 +63,9 @@ class Settings:
     proxy_port: int
     control_port: int
     ledger_port: int
+    webhooks_port: int
+    notifications_port: int
+    smtp_port: int  # the embedded SMTP sink `strangler up` starts when no SMTP server is configured
     monolith_workers: int
     monolith_threads: int
     bank_failure_suffix: str
@@ -104,6 +107,14 @@ class Settings:
     @property
     def ledger_url(self) -> str:
         return f"http://127.0.0.1:{self.ledger_port}"
+
+    @property
+    def webhooks_url(self) -> str:
+        return f"http://127.0.0.1:{self.webhooks_port}"
+
+    @property
+    def notifications_url(self) -> str:
+        return f"http://127.0.0.1:{self.notifications_port}"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -149,6 +160,9 @@ class Settings:
             proxy_port=r.port("PROXY_PORT", 8080),
             control_port=r.port("CONTROL_PORT", 8100),
             ledger_port=r.port("LEDGER_PORT", 8001),
+            webhooks_port=r.port("WEBHOOKS_PORT", 8002),
+            notifications_port=r.port("NOTIFICATIONS_PORT", 8003),
+            smtp_port=r.port("SMTP_PORT", 8025),
             monolith_workers=r.integer("MONOLITH_WORKERS", 3, low=1, high=64),
             monolith_threads=r.integer("MONOLITH_THREADS", 4, low=1, high=64),
             bank_failure_suffix=r.text("BANK_FAILURE_SUFFIX", "0000"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 from dataclasses import fields
 from types import FrameType
@@ -19,10 +20,12 @@ console = Console()
 
 def register(subparsers: Any) -> None:
     up = subparsers.add_parser(
-        "up", help="start the whole stack (monolith, Kafka, relay, control plane, ledger service, proxy)",
+        "up", help="start the whole stack (monolith, Kafka, relay, control plane, extracted services, proxy)",
         description="Start what the stack needs and supervise it until Ctrl-C: PostgreSQL, a Kafka "
         "broker, the outbox relay, the monolith and its Celery worker, the control plane, the "
-        "extracted ledger service (consumer and API) and a routing proxy in front. What a "
+        "extracted ledger service (consumer, API, sync back to the legacy tables), a routing proxy "
+        "in front, and beside them the control plane's Celery worker and beat, the webhook and "
+        "notification services and, when no SMTP server is configured, an SMTP sink. What a "
         "STRANGLER_* variable configures is used; what it does not is started on embedded "
         "defaults. Logs go to $STRANGLER_HOME/logs/<process>.log.",
     )
@@ -31,6 +34,9 @@ def register(subparsers: Any) -> None:
     up.add_argument("--no-worker", action="store_true", help="do not start the Celery worker")
     up.add_argument("--no-services", action="store_true",
                     help="only the monolith and its plumbing: no control plane, ledger service or proxy")
+    up.add_argument("--no-side-services", action="store_true",
+                    help="no control-plane worker and beat, webhook service or notification service "
+                    "(lighter on a small machine)")
     up.set_defaults(handler=cmd_up)
 
     migrate = subparsers.add_parser(
@@ -58,12 +64,19 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         services = not (args.no_services or args.no_kafka)
-        stack.start(with_kafka=not args.no_kafka, with_worker=not args.no_worker, services=services)
+        side = services and not args.no_side_services
+        stack.start(with_kafka=not args.no_kafka, with_worker=not args.no_worker, services=services,
+                    side_services=side)
         ready = Table("", "", title="[bold green]ready[/] (Ctrl-C stops)", show_header=False)
         if services:
             ready.add_row("clients → proxy", settings.proxy_url)
             ready.add_row("control plane", f"{settings.control_url}/api/  (admin /admin/)")
             ready.add_row("ledger service", settings.ledger_url)
+        if side:
+            ready.add_row("webhook service", f"{settings.webhooks_url}/api/")
+            ready.add_row("notification service", settings.notifications_url)
+            if not os.environ.get("STRANGLER_NOTIFICATIONS_SMTP_HOST"):
+                ready.add_row("mail (embedded SMTP sink)", str(settings.home / "mail"))
         ready.add_row("monolith", settings.monolith_url)
         if not args.no_kafka:
             ready.add_row("kafka", settings.kafka_bootstrap_servers)

@@ -37,6 +37,8 @@ from strangler.stack.postgres import EmbeddedPostgres, ensure_database
 from strangler.stack.processes import ManagedProcess
 
 Say = Callable[[str], None]
+# strangler.control.celery_app.QUEUE; importing that module here would configure Django in this process
+CONTROL_QUEUE = "strangler-control"
 MONOLITH_SETTINGS = "monolith.settings"
 
 
@@ -102,12 +104,18 @@ class Stack:
 
     # ---- start -------------------------------------------------------------------
     def start(self, *, with_kafka: bool = True, with_worker: bool = True, services: bool = False,
-              reset_databases: bool = False) -> None:
+              side_services: bool = False, reset_databases: bool = False) -> None:
         """Start in dependency order; on any failure stop what was started and re-raise.
 
         ``services`` adds the control plane, the ledger service and the proxy (they need
-        Kafka). ``reset_databases`` drops and recreates every database first (the demo).
+        Kafka). ``side_services`` adds what runs beside them in a full deployment: the
+        control plane's Celery worker and beat (nightly reconciliation), the webhook
+        delivery service and the notification service with an embedded SMTP sink when no
+        SMTP server is configured (`strangler up` starts them; the demo does not need them).
+        ``reset_databases`` drops and recreates every database first (the demo).
         """
+        if side_services and not services:
+            raise StackError("the side services need the control plane and Kafka: drop --no-services")
         s = self.settings
         if services and not with_kafka:
             raise StackError("the extracted services are fed by Kafka: drop --no-kafka, or --no-services")
@@ -119,11 +127,16 @@ class Stack:
             _require_free(s.control_port, "STRANGLER_CONTROL_PORT", "control plane HTTP")
             _require_free(s.ledger_port, "STRANGLER_LEDGER_PORT", "ledger service HTTP")
             _require_free(s.proxy_port, "STRANGLER_PROXY_PORT", "routing proxy")
+        if side_services:
+            _require_free(s.webhooks_port, "STRANGLER_WEBHOOKS_PORT", "webhook service HTTP")
+            _require_free(s.notifications_port, "STRANGLER_NOTIFICATIONS_PORT", "notification service HTTP")
+            if self._embedded_smtp:
+                _require_free(s.smtp_port, "STRANGLER_SMTP_PORT", "embedded SMTP sink")
         try:
             self._start_postgres(reset=reset_databases)
             self.migrate()
             if services:
-                self.migrate_services()
+                self.migrate_services(side_services=side_services)
             if with_kafka:
                 self._start_kafka()
                 self._start_relay()
@@ -134,6 +147,10 @@ class Stack:
                 self._start_control_plane()
                 self._start_ledger()
                 self._start_proxy()
+            if side_services:
+                self._start_control_jobs()
+                self._start_webhooks()
+                self._start_notifications()
         except BaseException:
             self.stop()
             raise
@@ -153,7 +170,7 @@ class Stack:
             self.say(f"postgres   embedded PostgreSQL on 127.0.0.1:{s.pg_port} ({self.postgres.data_dir})")
             self.postgres.start()
         for url in (s.monolith_database_url, s.control_database_url, s.ledger_database_url,
-                    s.webhooks_database_url):
+                    s.webhooks_database_url, s.notifications_database_url):
             server, name = _server_url(url)
             try:
                 if reset:
@@ -183,10 +200,13 @@ class Stack:
         self.say("acl        change capture (triggers + outbox) in the monolith database")
         install(self.settings.monolith_database_url)
 
-    def migrate_services(self) -> None:
-        """The control plane's and the ledger service's own schemas, each in its own database."""
-        for name, module in (("control plane", "strangler.control.manage"),
-                             ("ledger", "extracted.ledger_query.manage")):
+    def migrate_services(self, side_services: bool = False) -> None:
+        """The control plane's and the extracted services' own schemas, each in its own database."""
+        modules = [("control plane", "strangler.control.manage"), ("ledger", "extracted.ledger_query.manage")]
+        if side_services:
+            modules += [("webhooks", "extracted.webhooks.manage"),
+                        ("notifications", "extracted.notifications.manage")]
+        for name, module in modules:
             self.say(f"migrate    {name} database")
             settings_module = module.rsplit(".", 1)[0] + ".settings"
             result = subprocess.run(
@@ -293,6 +313,92 @@ class Stack:
             env={"DJANGO_SETTINGS_MODULE": "extracted.ledger_query.settings"},
             health=_http_ok(f"{s.ledger_url}/readyz"),
         ), f"ledger service: HTTP API on {s.ledger_url}")
+        self._spawn(ManagedProcess(
+            name="ledger_sync",
+            argv=[sys.executable, "-m", "monolith.wallets.ledger_sync"],
+            log_path=s.log_dir / "ledger_sync.log",
+            env={"DJANGO_SETTINGS_MODULE": "monolith.settings"},
+            health=lambda: True,  # no port; `watch` restarts it if it dies
+        ), "ledger sync: the ledger's own postings → the monolith's legacy tables")
+
+    @property
+    def _embedded_smtp(self) -> bool:
+        return not os.environ.get("STRANGLER_NOTIFICATIONS_SMTP_HOST")
+
+    def _start_control_jobs(self) -> None:
+        s = self.settings
+        env = {"DJANGO_SETTINGS_MODULE": "strangler.control.settings"}
+        self._spawn(ManagedProcess(
+            name="control-worker",
+            argv=[sys.executable, "-m", "celery", "-A", "strangler.control.celery_app", "worker",
+                  "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                  "-Q", CONTROL_QUEUE, "-n", "strangler-control@%h"],
+            log_path=s.log_dir / "control-worker.log", env=env,
+            health=lambda: "ready" in (s.log_dir / "control-worker.log").read_text(errors="replace")[-20000:],
+        ), "control plane Celery worker (reconciliation runs)")
+        (s.home / "celery-control").mkdir(parents=True, exist_ok=True)
+        self._spawn(ManagedProcess(
+            name="beat",
+            argv=[sys.executable, "-m", "celery", "-A", "strangler.control.celery_app", "beat",
+                  "--loglevel", "INFO", "--schedule", str(s.home / "celery-control" / "beat-schedule")],
+            log_path=s.log_dir / "beat.log", env=env,
+            health=lambda: True,  # no port; `watch` restarts it if it dies
+        ), "Celery beat (nightly reconciliation 02:15 UTC, resume sweep every 10 min)")
+
+    def _start_webhooks(self) -> None:
+        s = self.settings
+        env = {"DJANGO_SETTINGS_MODULE": "extracted.webhooks.settings"}
+        self._spawn(ManagedProcess(
+            name="hooks",
+            argv=[sys.executable, "-m", "extracted.webhooks.consume", "--log-format", s.log_format],
+            log_path=s.log_dir / "hooks.log", env=env,
+            health=lambda: True,  # no port; `watch` restarts it if it dies
+        ), "webhook service: consumer (events → deliveries)")
+        self._spawn(ManagedProcess(
+            name="hooks-worker",
+            argv=[sys.executable, "-m", "celery", "-A", "extracted.webhooks.celery_app", "worker",
+                  "-Q", "webhooks", "--concurrency", "1", "--loglevel", "INFO", "--without-gossip",
+                  "--without-mingle", "-n", "webhooks@%h"],
+            log_path=s.log_dir / "hooks-worker.log", env=env,
+            health=lambda: "ready" in (s.log_dir / "hooks-worker.log").read_text(errors="replace")[-20000:],
+        ), "webhook service: Celery worker (signed deliveries, retries, dead letters)")
+        self._spawn(ManagedProcess(
+            name="hooks-api",
+            argv=[sys.executable, "-m", "gunicorn", "extracted.webhooks.wsgi:application",
+                  "--bind", f"127.0.0.1:{s.webhooks_port}", "--workers", "1", "--threads", "4",
+                  "--worker-class", "gthread", "--access-logfile", "-"],
+            log_path=s.log_dir / "hooks-api.log", env=env,
+            health=_http_ok(f"{s.webhooks_url}/readyz"),
+        ), f"webhook service: endpoints, delivery log, redeliver on {s.webhooks_url}")
+
+    def _start_notifications(self) -> None:
+        s = self.settings
+        env = {"DJANGO_SETTINGS_MODULE": "extracted.notifications.settings"}
+        if self._embedded_smtp:
+            maildir = s.home / "mail"
+            self._spawn(ManagedProcess(
+                name="smtp",
+                argv=[sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{s.smtp_port}",
+                      "-c", "aiosmtpd.handlers.Mailbox", str(maildir)],
+                log_path=s.log_dir / "smtp.log",
+                health=_tcp_open(s.smtp_port),
+            ), f"embedded SMTP sink on 127.0.0.1:{s.smtp_port} (mail lands in {maildir})")
+            env |= {"STRANGLER_NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
+                    "STRANGLER_NOTIFICATIONS_SMTP_PORT": str(s.smtp_port)}
+        self._spawn(ManagedProcess(
+            name="notify",
+            argv=[sys.executable, "-m", "extracted.notifications.consume", "--log-format", s.log_format],
+            log_path=s.log_dir / "notify.log", env=env,
+            health=lambda: True,  # no port; `watch` restarts it if it dies
+        ), "notification service: consumer + dispatcher (events → e-mail, SMS, push)")
+        self._spawn(ManagedProcess(
+            name="notify-api",
+            argv=[sys.executable, "-m", "gunicorn", "extracted.notifications.wsgi:application",
+                  "--bind", f"127.0.0.1:{s.notifications_port}", "--workers", "1",
+                  "--access-logfile", "-"],
+            log_path=s.log_dir / "notify-api.log", env=env,
+            health=_http_ok(f"{s.notifications_url}/readyz"),
+        ), f"notification service: health and metrics on {s.notifications_url}")
 
     def _start_proxy(self) -> None:
         s = self.settings

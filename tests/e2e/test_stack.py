@@ -25,6 +25,9 @@ def stack_env(home: Path) -> dict[str, str]:
         "STRANGLER_PROXY_PORT": str(free_port()),
         "STRANGLER_CONTROL_PORT": str(free_port()),
         "STRANGLER_LEDGER_PORT": str(free_port()),
+        "STRANGLER_WEBHOOKS_PORT": str(free_port()),
+        "STRANGLER_NOTIFICATIONS_PORT": str(free_port()),
+        "STRANGLER_SMTP_PORT": str(free_port()),
         "STRANGLER_MONOLITH_WORKERS": "2",
     })
     return env
@@ -81,11 +84,16 @@ def test_up_starts_the_strangler_around_the_monolith_and_stops_it_all(tmp_path: 
         assert httpx.get(f"{control}/api/schema/", timeout=10).status_code in (200, 401, 403)
         status = strangler(["routes", "status"], env, timeout=60)
         assert status.returncode == 0 and "current" in status.stdout, status.stdout + status.stderr
+        for port in ("STRANGLER_WEBHOOKS_PORT", "STRANGLER_NOTIFICATIONS_PORT"):
+            assert httpx.get(f"http://127.0.0.1:{env[port]}/readyz", timeout=5).status_code == 200, port
+        with socket.create_connection(("127.0.0.1", int(env["STRANGLER_SMTP_PORT"])), timeout=5) as smtp:
+            assert smtp.recv(100).startswith(b"220"), "the embedded SMTP sink should greet"
     finally:
         up.send_signal(2)
         rest, _ = up.communicate(timeout=90)
     output = "".join(seen) + rest
     assert up.returncode == 0, output[-3000:]
-    for name in ("proxy", "ledger", "consumer", "control", "monolith", "kafka", "postgres"):
+    for name in ("proxy", "ledger", "consumer", "control", "monolith", "kafka", "postgres", "beat",
+                 "control-worker", "hooks", "hooks-worker", "hooks-api", "notify", "notify-api", "smtp"):
         assert f"stopping   {name}" in output
     assert not (tmp_path / "postgres" / "data" / "postmaster.pid").exists()
