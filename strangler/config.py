@@ -66,6 +66,7 @@ class Settings:
     webhooks_port: int
     notifications_port: int
     smtp_port: int  # the embedded SMTP sink `strangler up` starts when no SMTP server is configured
+    ledger_service_url: str | None  # where the monolith reaches the ledger service, if not on this host
     monolith_workers: int
     monolith_threads: int
     bank_failure_suffix: str
@@ -106,7 +107,8 @@ class Settings:
 
     @property
     def ledger_url(self) -> str:
-        return f"http://127.0.0.1:{self.ledger_port}"
+        """The ledger service: STRANGLER_LEDGER_URL, else this host's STRANGLER_LEDGER_PORT."""
+        return self.ledger_service_url or f"http://127.0.0.1:{self.ledger_port}"
 
     @property
     def webhooks_url(self) -> str:
@@ -163,6 +165,8 @@ class Settings:
             webhooks_port=r.port("WEBHOOKS_PORT", 8002),
             notifications_port=r.port("NOTIFICATIONS_PORT", 8003),
             smtp_port=r.port("SMTP_PORT", 8025),
+            ledger_service_url=(r.url("LEDGER_URL", None, schemes=("http", "https")) or "").rstrip("/")
+            or None,
             monolith_workers=r.integer("MONOLITH_WORKERS", 3, low=1, high=64),
             monolith_threads=r.integer("MONOLITH_THREADS", 4, low=1, high=64),
             bank_failure_suffix=r.text("BANK_FAILURE_SUFFIX", "0000"),

@@ -55,6 +55,8 @@ def test_configured_servers_turn_embedded_defaults_off() -> None:
         ("STRANGLER_CANARY_GATE_PERCENT", "2.555"),
         ("STRANGLER_CANARY_GATE_PERCENT", "five"),
         ("STRANGLER_PROXY_LIVE_WITHIN", "5"),
+        ("STRANGLER_LEDGER_URL", "ledger-api:8001"),
+        ("STRANGLER_SMTP_PORT", "70000"),
     ],
 )
 def test_invalid_value_names_the_variable(name: str, value: str) -> None:
@@ -77,6 +79,8 @@ def test_gate_thresholds_default_to_production_and_read_durations_and_fractions(
     tuned = Settings.from_environ({"STRANGLER_CANARY_GATE_PERCENT": "2.5",
                                    "STRANGLER_PROXY_LIVE_WITHIN": "15s"})
     assert tuned.canary_gate_basis_points == 250 and tuned.proxy_live_within == timedelta(seconds=15)
+    assert Settings.from_environ({"STRANGLER_LEDGER_URL": "http://ledger-api:8001/"}).ledger_url == \
+        "http://ledger-api:8001"
 
 
 def test_production_requires_a_secret_key() -> None:
