@@ -13,11 +13,18 @@ from strangler.control.reconciliation.config import ReconcileConfig
 from strangler.control.routing import evidence
 from strangler.control.routing.gates import Evidence, Verdict
 
-RECONCILED_AS = {"wallets": "ledger", "wallets.balance": "ledger", "wallets.transactions": "ledger"}
+RECONCILED_AS = {"wallets": "ledger", "wallets.balance": "ledger", "wallets.transactions": "ledger",
+                 "ledger.write": "ledger"}
 _VERDICTS = {"pass": Verdict.OK, "fail": Verdict.FAILED, "insufficient": Verdict.INSUFFICIENT}
 
 
 def parity_evidence(capability: str) -> Evidence:
+    from strangler.control.shadow.side_effects import is_side_effect
+
+    if is_side_effect(capability):
+        return Evidence("reconciliation", Verdict.OK,
+                        f"not applicable: {capability} moves no data; its parity is the shadow "
+                        "evidence's comparison of deliveries", {"certificate": None})
     name = RECONCILED_AS.get(capability, capability)
     cert = services.certificate(name, config=ReconcileConfig.from_environ())
     detail = f"parity certificate {name}: {cert.verdict}: {cert.reason}"
