@@ -14,6 +14,11 @@ Run: ``/work/venv/bin/python bench/proxy_bench.py [--duration 10]``
 Needs: wrk and nginx on PATH (apt-get install -y wrk nginx); mitmdump optional
 (``--mitmdump PATH``). Writes bench/results/proxy.json.
 
+"req/CPU-s" is requests served per second of CPU the proxy process (with its threads and
+child processes, e.g. nginx's worker) used during the throughput run, from /proc: unlike
+req/s it does not drop when other processes take the proxy's core, so "x nginx (CPU)" is
+the per-core ratio that holds on a busy machine.
+
 On a shared machine, ``--rounds N`` measures every target N times, interleaved, and keeps
 each target's best throughput and lowest latencies (the least disturbed runs).
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import socket
@@ -61,12 +67,12 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
 
 
 @contextmanager
-def process(cmd: list[str], port: int, core: str, cwd: Path | None = None) -> Iterator[None]:
+def process(cmd: list[str], port: int, core: str, cwd: Path | None = None) -> Iterator[int]:
     proc = subprocess.Popen(["taskset", "-c", core, *cmd], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=cwd)
     try:
         wait_port(port)
-        yield
+        yield proc.pid  # taskset execs the command: same pid
     finally:
         proc.terminate()
         try:
@@ -97,16 +103,33 @@ http {{
     return conf
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid``'s threads and its live descendants."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def parse_wrk(output: str) -> dict[str, float]:
     def ms(value: str) -> float:
         number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
         return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    total = float(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     latency = {p: ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", output, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
-    return {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"],
+    return {"rps": rps, "requests": total, "p50_ms": latency["50"], "p99_ms": latency["99"],
             "non_2xx": float(errors.group(1)) if errors else 0.0,
             "socket_errors": 1.0 if socket_errors else 0.0}
 
@@ -121,12 +144,15 @@ def wrk(port: int, connections: int, duration: int, script: Path | None) -> dict
 
 
 def measure(port: int, args: argparse.Namespace, script: Path | None,
-            connections: int) -> dict[str, float]:
+            connections: int, pid: int | None = None) -> dict[str, float]:
     wrk(port, connections, 2, script)  # warm-up: connections, pools, caches
+    cpu = cpu_seconds(pid) if pid is not None else 0.0
     load = wrk(port, connections, args.duration, script)
+    cpu = cpu_seconds(pid) - cpu if pid is not None else 0.0
     single = wrk(port, 1, max(3, args.duration // 2), script)
     return {"rps": load["rps"], "loaded_p50_ms": load["p50_ms"], "loaded_p99_ms": load["p99_ms"],
             "p50_ms": single["p50_ms"], "p99_ms": single["p99_ms"],
+            "req_per_cpu_s": load["requests"] / cpu if cpu > 0 else 0.0,
             "non_2xx": load["non_2xx"] + single["non_2xx"]}
 
 
@@ -136,6 +162,7 @@ def best(kept: dict[str, float] | None, new: dict[str, float]) -> dict[str, floa
         return new
     merged = {key: min(kept[key], new[key]) for key in new}
     merged["rps"] = max(kept["rps"], new["rps"])
+    merged["req_per_cpu_s"] = max(kept["req_per_cpu_s"], new["req_per_cpu_s"])
     merged["non_2xx"] = kept["non_2xx"] + new["non_2xx"]  # errors of every round count
     return merged
 
@@ -153,7 +180,7 @@ def main() -> None:
     for tool in ("wrk", "nginx", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed: apt-get install -y wrk nginx")
-    console = Console(width=150)
+    console = Console(width=190)
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmp:
         work = Path(tmp)
@@ -208,8 +235,8 @@ def main() -> None:
                     if command is None:
                         result = measure(port, args, script, connections)
                     else:
-                        with process(command, port, "0", cwd.get(name)):
-                            result = measure(port, args, script, connections)
+                        with process(command, port, "0", cwd.get(name)) as pid:
+                            result = measure(port, args, script, connections, pid)
                     results[name] = best(results.get(name), result)
     report(console, results)
 
@@ -217,14 +244,19 @@ def main() -> None:
 def report(console: Console, results: dict[str, dict[str, float]]) -> None:
     direct, nginx = results["direct"], results["nginx"]
     table = Table(title="Reverse proxies on one core (upstream: nginx fixed 200; wrk on core 1)")
-    for column in ("target", "req/s (1 core)", "x nginx", "p50 ms", "p99 ms",
-                   "added p50 ms", "added p99 ms", "loaded p99 ms", "non-2xx"):
+    for column in ("target", "req/s (1 core)", "x nginx", "req/CPU-s", "x nginx (CPU)", "p50 ms",
+                   "p99 ms", "added p50 ms", "added p99 ms", "loaded p99 ms", "non-2xx"):
         table.add_column(column, justify="left" if column == "target" else "right")
     for name, r in results.items():
         r["ratio_vs_nginx"] = r["rps"] / nginx["rps"]
+        r["cpu_ratio_vs_nginx"] = (r["req_per_cpu_s"] / nginx["req_per_cpu_s"]
+                                   if r["req_per_cpu_s"] and nginx["req_per_cpu_s"] else 0.0)
         r["added_p50_ms"] = r["p50_ms"] - direct["p50_ms"]
         r["added_p99_ms"] = r["p99_ms"] - direct["p99_ms"]
-        table.add_row(name, f"{r['rps']:,.0f}", f"{r['ratio_vs_nginx']:.2f}", f"{r['p50_ms']:.3f}",
+        cpu = (f"{r['req_per_cpu_s']:,.0f}", f"{r['cpu_ratio_vs_nginx']:.2f}") if r["req_per_cpu_s"] \
+            else ("-", "-")
+        table.add_row(name, f"{r['rps']:,.0f}", f"{r['ratio_vs_nginx']:.2f}", *cpu,
+                      f"{r['p50_ms']:.3f}",
                       f"{r['p99_ms']:.3f}", f"{r['added_p50_ms']:+.3f}", f"{r['added_p99_ms']:+.3f}",
                       f"{r['loaded_p99_ms']:.2f}", f"{r['non_2xx']:.0f}")
     console.print(table)

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 _HIGH_WATER = 1024 * 1024
 
 
 class RequestBody:
-    __slots__ = ("_flow", "_sent", "_unsent", "_waiter", "chunks", "done", "error", "retain",
-                 "size")
+    __slots__ = ("_flow", "_sent", "_unsent", "_waiter", "chunks", "done", "error", "read_all",
+                 "retain", "size")
 
     def __init__(self, flow: Callable[[bool], None]) -> None:
         self.chunks: list[bytes] = []
         self.done = False
         self.error: BaseException | None = None
         self.retain = True
+        self.read_all = False  # the last read() yielded every piece of a finished body
         self.size = 0
         self._flow = flow  # flow(False) pauses reading from the client, flow(True) resumes
         self._waiter: asyncio.Future[None] | None = None
@@ -51,15 +53,29 @@ class RequestBody:
             return b"".join(self.chunks)
         return None
 
-    def _wake(self) -> None:
+    def _wake(self, _: object = None) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def read(self) -> AsyncIterator[bytes]:
+    async def read(self, until: asyncio.Future[Any] | None = None) -> AsyncIterator[bytes]:
+        """Yield the body's pieces as they arrive; stop early once ``until`` is done."""
+        self.read_all = False
+        if until is not None:
+            until.add_done_callback(self._wake)
+        try:
+            async for data in self._read(until):
+                yield data
+        finally:
+            if until is not None:
+                until.remove_done_callback(self._wake)
+
+    async def _read(self, until: asyncio.Future[Any] | None) -> AsyncIterator[bytes]:
         index = 0
         while True:
             if self.error is not None:
                 raise self.error
+            if until is not None and until.done():
+                return
             if index < len(self.chunks):
                 data = self.chunks[index]
                 if not self.retain:
@@ -71,6 +87,7 @@ class RequestBody:
                     self._flow(True)
                 yield data
             elif self.done:
+                self.read_all = True
                 return
             else:
                 self._waiter = asyncio.get_running_loop().create_future()

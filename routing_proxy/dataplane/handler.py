@@ -15,14 +15,17 @@ idempotent failure, but as a ``fence_miss``: not an upstream error, not a breake
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
 
+from routing_proxy.breaker import BreakerState
 from routing_proxy.dataplane.behaviours import Behaviours
 from routing_proxy.dataplane.fallback import failure_kind
-from routing_proxy.dataplane.http import LAST_CHUNK, chunk, error_response
+from routing_proxy.dataplane.http import LAST_CHUNK, RequestHead, chunk, error_response
 from routing_proxy.dataplane.relay import ResponseRelay, ShadowRecorder
 from routing_proxy.dataplane.upstream import UpstreamConnection, UpstreamPool
 from routing_proxy.decision import IDEMPOTENT_METHODS, MONOLITH, Decision
@@ -42,16 +45,27 @@ if TYPE_CHECKING:
 log = structlog.get_logger("routing_proxy.handler")
 
 
+Resume = Callable[["ClientConnection", "Exchange", "UpstreamError | None"], None]
+
+
 class RequestHandler:
+    """``begin`` routes an exchange when it becomes active. The common case (a bodyless
+    idempotent request, an idle keep-alive connection to a healthy upstream, no fence, no
+    shadow copy) is then sent at once and finished by a callback, without a task: a task,
+    its coroutine chain and a future cost about as much as the rest of the request. Every
+    other case, and a fast exchange that failed, runs ``handle`` in a task (``resume``)."""
+
     def __init__(self, behaviours: Behaviours, pools: dict[str, UpstreamPool],
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, resume: Resume | None = None) -> None:
         self.b = behaviours
         self.pools = pools
         self.loop = loop
+        self.resume = resume
 
-    async def handle(self, client: ClientConnection, exchange: Exchange) -> None:
+    def begin(self, client: ClientConnection, exchange: Exchange) -> bool:
+        """Route ``exchange`` and apply the fence; True if it is now in flight without a task
+        (callbacks finish it), False if ``handle`` must run it."""
         b = self.b
-        started = self.loop.time()
         # uvloop's loop.time() is cached per iteration (ms); latency needs a finer clock.
         exchange.started = time.perf_counter()
         head = exchange.head
@@ -59,10 +73,7 @@ class RequestHandler:
         # A request that might be sent twice (or copied) must keep its body.
         exchange.body.retain = (decision.shadow or decision.fallback_allowed
                                 or head.method in IDEMPOTENT_METHODS)
-        upstream = decision.upstream
-        fell_back = False
-        status = 0
-        writer = reader = None  # client identities, when the fence tracks this write / read
+        exchange.upstream = upstream = decision.upstream
         fence = b.fence
         if fence.enabled:
             if upstream == MONOLITH:
@@ -70,43 +81,110 @@ class RequestHandler:
                     key = client_key(head.headers.get("authorization"))
                     if key is not None and fence.write_started(
                             key, head.request_id, head.path, head.headers.get("idempotency-key")):
-                        writer = key
+                        exchange.writer = key
                         b.metrics.fenced(decision.capability, "write_tracked")
             elif b.fallback.applies(decision):
-                reader = client_key(head.headers.get("authorization"))
-                fenced = fence.read(reader)
+                exchange.reader = client_key(head.headers.get("authorization"))
+                fenced = fence.read(exchange.reader)
                 if fenced is not None and fenced.bypass:
                     b.metrics.fenced(decision.capability, "bypass")
-                    fell_back, upstream = True, MONOLITH
+                    exchange.fell_back, exchange.upstream = True, MONOLITH
                 elif fenced is not None:
                     exchange.fence = fenced
                     b.metrics.fenced(decision.capability, "fenced")
+        return self.resume is not None and self._send_now(client, exchange)
+
+    def _send_now(self, client: ClientConnection, exchange: Exchange) -> bool:
+        head, body, decision = exchange.head, exchange.body, exchange.decision
+        if (exchange.writer is not None or exchange.fence is not None or not body.done
+                or body.size or head.upgrade or head.method not in IDEMPOTENT_METHODS
+                or (decision.shadow and self.b.shadow.active)):
+            return False
+        pool = self.pools.get(exchange.upstream)
+        if pool is None or (pool.breaker is not None
+                            and pool.breaker.state is not BreakerState.CLOSED):
+            return False
+        conn = pool.take_idle()
+        if conn is None:
+            return False
+        refused = (self.b.fallback.refused_statuses(decision) if pool.config.name != MONOLITH
+                   else frozenset())
+        relay = ResponseRelay(client, exchange, self.b.hygiene, refused, None)
+        client.upstream = conn
+        conn.start(self._request(head, self.b.hygiene.upstream_request_lines(head, decision), b""),
+                   relay, head.method == "HEAD",
+                   functools.partial(self._sent_now, client, exchange, pool, conn, relay))
+        return True
+
+    def _sent_now(self, client: ClientConnection, exchange: Exchange, pool: UpstreamPool,
+                  conn: UpstreamConnection, relay: ResponseRelay, reusable: bool,
+                  error: UpstreamError | None) -> None:
+        """The end of an exchange ``_send_now`` started (called soon after, never inside a
+        parser callback): finish it, or hand a failure to ``handle`` in a task."""
+        if error is None:
+            if reusable:
+                pool.release(conn)
+            else:
+                conn.close()
+            if pool.breaker is not None:
+                pool.breaker.record_success()
+            self.finish(exchange, relay.status)
+            client.finished(exchange)
+            return
+        conn.close()
+        if client.closing:  # the client went away: nobody to answer, nothing to retry for
+            exchange.must_close = True
+            self.finish(exchange, 0)
+            client.finished(exchange)
+            return
+        # An idle keep-alive connection the upstream closed just before we wrote: the slow
+        # path sends it again from scratch (the request is idempotent and bodyless); any other
+        # failure is accounted and answered (fallback or error) as if ``forward`` had met it.
+        stale = (isinstance(error, UpstreamProtocolError) and not conn.received_any
+                 and not exchange.response_started)
+        assert self.resume is not None
+        self.resume(client, exchange, None if stale else error)
+
+    def finish(self, exchange: Exchange, status: int) -> None:
+        """Count and log a finished exchange."""
+        b = self.b
+        head = exchange.head
+        if exchange.writer is not None:
+            b.fence.write_finished(exchange.writer, head.request_id, status)
+        seconds = time.perf_counter() - exchange.started
+        b.metrics.observe(exchange.decision, exchange.upstream, status, seconds)
+        b.access_log.record(head, exchange.decision, exchange.upstream, status, seconds,
+                            exchange.fell_back)
+
+    async def handle(self, client: ClientConnection, exchange: Exchange,
+                     first_error: UpstreamError | None = None) -> None:
+        """Run a routed exchange (``begin``); ``first_error``: how its fast attempt failed."""
+        b = self.b
+        decision = exchange.decision
+        status = 0
         try:
             try:
-                status = await self.forward(client, exchange, decision, upstream)
+                status = await self.forward(client, exchange, decision, exchange.upstream,
+                                            first_error)
             except UpstreamError as error:
                 if exchange.response_started or not b.fallback.take(decision, error):
                     raise
                 if isinstance(error, FenceMissError):
-                    self._fence_missed(exchange, reader)
+                    self._fence_missed(exchange, exchange.reader)
                 else:
-                    b.metrics.error(decision, upstream, failure_kind(error))
-                fell_back, upstream = True, MONOLITH
+                    b.metrics.error(decision, exchange.upstream, failure_kind(error))
+                exchange.fell_back, exchange.upstream = True, MONOLITH
                 status = await self.forward(client, exchange, decision, MONOLITH)
             else:
-                if exchange.fence is not None and upstream != MONOLITH:
+                if exchange.fence is not None and exchange.upstream != MONOLITH:
                     # the relay served it only with a fence result of hit or waited
-                    fence.vouched(reader, exchange.fence.request_ids)
+                    b.fence.vouched(exchange.reader, exchange.fence.request_ids)
                     b.metrics.fenced(decision.capability, exchange.fence_result or "hit")
         except UpstreamError as error:
-            b.metrics.error(decision, upstream, failure_kind(error))
+            b.metrics.error(decision, exchange.upstream, failure_kind(error))
             status = self.fail(client, exchange, decision, error)
         finally:
-            if writer is not None:
-                fence.write_finished(writer, head.request_id, status)
-            seconds = self.loop.time() - started
-            b.metrics.observe(decision, upstream, status, seconds)
-            b.access_log.record(head, decision, upstream, status, seconds, fell_back)
+            self.finish(exchange, status)
 
     def _fence_missed(self, exchange: Exchange, reader: str | None) -> None:
         fenced, capability = exchange.fence, exchange.decision.capability
@@ -116,15 +194,20 @@ class RequestHandler:
         self.b.metrics.fenced(capability, "fallback")
 
     async def forward(self, client: ClientConnection, exchange: Exchange, decision: Decision,
-                      name: str) -> int:
-        """Send the exchange to upstream ``name`` and relay its answer; returns the status."""
+                      name: str, first_error: UpstreamError | None = None) -> int:
+        """Send the exchange to upstream ``name`` and relay its answer; returns the status.
+
+        ``first_error``: the exchange was already sent (``_send_now``) and failed so; it is
+        accounted (breaker, fence) exactly like a failure met here."""
         pool = self.pools.get(name)
         if pool is None:
             raise UpstreamProtocolError(name, "is not configured on this proxy")
         breaker = pool.breaker
-        if breaker is not None and not breaker.allow():
+        if first_error is None and breaker is not None and not breaker.allow():
             raise CircuitOpenError(name, "circuit open after repeated failures")
         try:
+            if first_error is not None:
+                raise first_error
             status = await self._exchange(client, exchange, decision, pool)
         except UpstreamStatusError as error:
             if (exchange.fence is not None and name != MONOLITH
@@ -159,7 +242,7 @@ class RequestHandler:
             conn, reused = await pool.acquire()
             tee = self.b.shadow
             recorder = (ShadowRecorder(tee.max_body, exchange.started, time.perf_counter)
-                        if decision.shadow and tee.active else None)
+                        if decision.shadow and tee.active and not head.upgrade else None)
             relay = ResponseRelay(client, exchange, self.b.hygiene, refused, recorder, fenced)
             client.upstream = conn
             try:
@@ -176,6 +259,8 @@ class RequestHandler:
             except BaseException:
                 conn.close()
                 raise
+            if relay.upgraded:  # the connection is the client's tunnel now, not the pool's
+                return relay.status
             if recorder is not None:
                 tee.offer(recorder.copy(exchange, tee))
             if reusable and exchange.body.done:
@@ -192,32 +277,41 @@ class RequestHandler:
         head_only = head.method == "HEAD"
         whole = body.complete_bytes
         if whole is not None:  # the common case: the body (often empty) is already here
-            if whole or head.content_length is not None:
-                framing = b"Content-Length: %d\r\n\r\n" % len(whole)
-            else:
-                framing = b"\r\n"
-            return await conn.start(request_line + b"".join(lines) + framing + whole, relay,
-                                    head_only)
+            done = conn.start(self._request(head, lines, whole), relay, head_only)
+            assert done is not None
+            return await done
         if head.chunked:
             framing = b"Transfer-Encoding: chunked\r\n\r\n"
         else:
             framing = b"Content-Length: %d\r\n\r\n" % (head.content_length or 0)
+        if head.expect_continue:  # the client waits for the upstream's 100 to send the body
+            framing = b"Expect: 100-continue\r\n" + framing
         done = conn.start(request_line + b"".join(lines) + framing, relay, head_only)
-        sent_all = True
-        async for data in body.read():
+        assert done is not None
+        # The upstream may answer before reading the whole body (a 415, a 401, a 417 to an
+        # Expect: 100-continue the client then never follows with its body). Stop sending,
+        # and never reuse this connection: the upstream would read the next request's first
+        # bytes as the rest of this body (a request desync).
+        async for data in body.read(until=done):
             if done.done():
-                # The upstream answered before reading the whole body (a 415, a 401...). Stop
-                # sending, and never reuse this connection: the upstream would read the next
-                # request's first bytes as the rest of this body (a request desync).
-                sent_all = False
                 break
             conn.write(chunk(data) if head.chunked else data)
             await conn.drain()
-        else:
-            if head.chunked:
-                conn.write(LAST_CHUNK)
+        sent_all = body.read_all and not done.done()
+        if sent_all and head.chunked:
+            conn.write(LAST_CHUNK)
         reusable = await done
         return reusable and sent_all
+
+    @staticmethod
+    def _request(head: RequestHead, lines: list[bytes], whole: bytes) -> bytes:
+        """The whole upstream request, for a body that has fully arrived (often empty)."""
+        if whole or head.content_length is not None:
+            framing = b"Content-Length: %d\r\n\r\n" % len(whole)
+        else:
+            framing = b"\r\n"
+        return b"%s %s HTTP/1.1\r\n%s%s%s" % (head.method.encode(), head.target,
+                                              b"".join(lines), framing, whole)
 
     def fail(self, client: ClientConnection, exchange: Exchange, decision: Decision,
              error: UpstreamError) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 
 # Headers that describe one connection, not the message (RFC 9110 7.6.1), plus the
@@ -38,7 +38,8 @@ class RequestHead:
     content_length: int | None
     client_ip: str
     request_id: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
+    upgrade: bytes = b""  # the Upgrade header of a protocol upgrade request (e.g. websocket)
+    expect_continue: bool = False  # Expect: 100-continue; the upstream's 100 is relayed
 
 
 def status_line(status: int, reason: bytes | None = None) -> bytes:

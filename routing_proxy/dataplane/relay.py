@@ -18,6 +18,7 @@ from routing_proxy.fence import RESULT_HEADER_LOWER, parse_result
 
 if TYPE_CHECKING:
     from routing_proxy.dataplane.client import ClientConnection, Exchange
+    from routing_proxy.dataplane.upstream import UpstreamConnection
 
 
 class ShadowRecorder:
@@ -57,8 +58,11 @@ class ShadowRecorder:
 
 
 class ResponseRelay:
-    __slots__ = ("client", "exchange", "fenced", "hygiene", "rechunk", "recorder", "refused",
-                 "status")
+    """Buffers what one upstream read produced (head, body pieces, last chunk) and writes it
+    to the client in one ``write`` when the upstream connection calls ``flush``."""
+
+    __slots__ = ("client", "exchange", "fenced", "hygiene", "pending", "rechunk", "recorder",
+                 "refused", "status", "upgraded")
 
     def __init__(self, client: ClientConnection, exchange: Exchange, hygiene: HeaderHygiene,
                  refused: frozenset[int], recorder: ShadowRecorder | None,
@@ -71,6 +75,8 @@ class ResponseRelay:
         self.recorder = recorder
         self.rechunk = False
         self.status = 0
+        self.pending: list[bytes] = []
+        self.upgraded = False  # the upstream switched protocols; the connections are a tunnel
 
     def on_response_head(self, status: int, reason: bytes,
                          headers: list[tuple[bytes, bytes]]) -> bool:
@@ -81,10 +87,21 @@ class ResponseRelay:
                 return False  # a miss, or a service that ignored the fence: never served unverified
         if status in self.refused:
             return False
-        self.status = status
         exchange = self.exchange
+        if status == 101 and not exchange.head.upgrade:
+            return False  # switching protocols nobody asked to switch to
+        self.status = status
         cleaned = self.hygiene.client_response_headers(headers)
         lines = cleaned.lines
+        if exchange.head.expect_continue and not exchange.body.done:
+            exchange.must_close = True  # the client may never send the body it announced
+        if exchange.head.upgrade:
+            # Until the tunnel is up (on_upgrade), the connection is not reusable: an
+            # upgrade the upstream refused leaves the client's side in an unknown state.
+            exchange.must_close = True
+            if status == 101:
+                upgrade = next((v for n, v in headers if n.lower() == b"upgrade"), b"")
+                lines.append(b"Connection: Upgrade\r\nUpgrade: %s\r\n" % upgrade)
         bodiless = exchange.head.method == "HEAD" or status in NO_BODY_STATUSES or status < 200
         if not bodiless and not cleaned.has_length:
             if exchange.head.http_version == "1.1":
@@ -92,23 +109,45 @@ class ResponseRelay:
                 lines.append(b"Transfer-Encoding: chunked\r\n")
             else:  # an HTTP/1.0 client reads to the end of the connection
                 exchange.must_close = True
-        if not any(name.lower() == b"x-request-id" for name, _ in headers):
+        if not cleaned.has_request_id:
             lines.append(b"X-Request-ID: %s\r\n" % exchange.head.request_id.encode("latin-1"))
-        if exchange.must_close or not exchange.head.keep_alive:
+        if (exchange.must_close or not exchange.head.keep_alive) and status != 101:
             lines.append(b"Connection: close\r\n")
         if self.recorder is not None:
             self.recorder.status = status
             self.recorder.headers = tuple(headers)
-        self.client.write_response_head(
-            b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason, b"".join(lines))
-        )
+        exchange.response_started = True
+        self.pending.append(b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason, b"".join(lines)))
         return True
 
     def on_response_body(self, data: bytes) -> None:
         if self.recorder is not None:
             self.recorder.add(data)
-        self.client.write(chunk(data) if self.rechunk else data)
+        self.pending.append(chunk(data) if self.rechunk else data)
 
     def on_response_complete(self) -> None:
         if self.rechunk:
-            self.client.write(LAST_CHUNK)
+            self.pending.append(LAST_CHUNK)
+
+    def on_informational(self, status: int, reason: bytes,
+                         headers: list[tuple[bytes, bytes]]) -> None:
+        # 1xx answers go to HTTP/1.1 clients only (RFC 9110 15.2); they do not start the
+        # response: a failure after a 100 Continue may still be answered with an error.
+        if self.exchange.head.http_version == "1.1":
+            lines = self.hygiene.client_response_headers(headers).lines
+            self.pending.append(b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason, b"".join(lines)))
+
+    def on_upgrade(self, conn: UpstreamConnection, rest: bytes) -> bool:
+        if self.status != 101 or self.client.closing:
+            return False
+        self.flush()  # the 101 head before the new protocol's first bytes
+        self.upgraded = True
+        conn.tunnel = self.client
+        self.client.start_tunnel(conn, rest)
+        return True
+
+    def flush(self) -> None:
+        pending = self.pending
+        if pending:
+            self.client.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            pending.clear()

@@ -23,6 +23,7 @@ from routing_proxy.dataplane.metrics import ProxyMetrics
 from routing_proxy.dataplane.shadow import ShadowSink
 from routing_proxy.dataplane.upstream import UpstreamPool
 from routing_proxy.decision import MONOLITH
+from routing_proxy.errors import UpstreamError
 from routing_proxy.routes import RouteTable
 
 log = structlog.get_logger("routing_proxy.server")
@@ -79,8 +80,9 @@ class ProxyServer:
             breaker = None if name == MONOLITH else CircuitBreaker(
                 upstream.breaker_failures, upstream.breaker_reset)
             self.pools[name] = UpstreamPool(upstream, self._loop, breaker)
-        self._handler = RequestHandler(self.behaviours, self.pools, self._loop)
+        self._handler = RequestHandler(self.behaviours, self.pools, self._loop, self._spawn)
         self.behaviours.shadow.start()
+        self.behaviours.access_log.start(self._loop)
         self._server = await self._loop.create_server(
             lambda: ClientConnection(self), host, port, reuse_port=reuse_port or None,
             backlog=1024,
@@ -95,6 +97,8 @@ class ProxyServer:
             self._server.close()
         for connection in list(self.connections):
             connection.close()
+        for _ in range(4):  # let exchanges in flight without a task see it and finish (counted)
+            await asyncio.sleep(0)
         for task in list(self._tasks.values()):
             task.cancel()
         for task in list(self._tasks.values()):
@@ -103,13 +107,19 @@ class ProxyServer:
         for pool in self.pools.values():
             pool.close()
         await self.behaviours.shadow.stop()
+        self.behaviours.access_log.close()
         if self._server is not None:
             await self._server.wait_closed()
 
     # -- used by client connections ----------------------------------------------------
     def start_exchange(self, client: ClientConnection, exchange: Exchange) -> None:
         assert self._handler is not None
-        task = self.loop.create_task(self._run(client, exchange))
+        if not self._handler.begin(client, exchange):
+            self._spawn(client, exchange, None)
+
+    def _spawn(self, client: ClientConnection, exchange: Exchange,
+               first_error: UpstreamError | None) -> None:
+        task = self.loop.create_task(self._run(client, exchange, first_error))
         self._tasks[client] = task
 
     def cancel_task(self, client: ClientConnection) -> None:
@@ -117,10 +127,11 @@ class ProxyServer:
         if task is not None and not task.done():
             task.cancel()
 
-    async def _run(self, client: ClientConnection, exchange: Exchange) -> None:
+    async def _run(self, client: ClientConnection, exchange: Exchange,
+                   first_error: UpstreamError | None) -> None:
         assert self._handler is not None
         try:
-            await self._handler.handle(client, exchange)
+            await self._handler.handle(client, exchange, first_error)
         except asyncio.CancelledError:
             exchange.must_close = True
             raise
@@ -131,6 +142,7 @@ class ProxyServer:
                 client.write(error_response(500, "proxy_error", "The proxy failed.",
                                             exchange.head.request_id))
         finally:
-            if self._tasks.get(client) is asyncio.current_task():
-                del self._tasks[client]
+            # While this exchange is active no other task starts for this client (the next
+            # one starts in finished()), so the entry, if still there, is this task's.
+            self._tasks.pop(client, None)
             client.finished(exchange)

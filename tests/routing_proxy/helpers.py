@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import httptools
 import uvloop
 
+from routing_proxy.dataplane.access_log import AccessLog
 from routing_proxy.dataplane.config import ProxyConfig, UpstreamConfig
 from routing_proxy.dataplane.server import ProxyServer
 from routing_proxy.dataplane.shadow import ShadowSink
@@ -138,7 +139,8 @@ def dead_url() -> str:
 @asynccontextmanager
 async def proxy(table: RouteTable, monolith_url: str, extracted_url: str, *,
                 shadow_sink: ShadowSink | None = None, response_timeout: float = 5.0,
-                breaker_failures: int = 5, **options: Any) -> AsyncIterator[ProxyServer]:
+                breaker_failures: int = 5, access_log: AccessLog | None = None,
+                **options: Any) -> AsyncIterator[ProxyServer]:
     config = ProxyConfig(
         upstreams={
             "monolith": UpstreamConfig.from_url("monolith", monolith_url,
@@ -149,7 +151,7 @@ async def proxy(table: RouteTable, monolith_url: str, extracted_url: str, *,
         },
         **options,
     )
-    server = ProxyServer(table, config, shadow_sink=shadow_sink)
+    server = ProxyServer(table, config, shadow_sink=shadow_sink, access_log=access_log)
     await server.start("127.0.0.1", 0)
     try:
         yield server

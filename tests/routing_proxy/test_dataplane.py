@@ -480,3 +480,53 @@ def test_upstream_answering_before_the_body_is_sent_never_desyncs_the_next_reque
             early.close()
 
     run(scenario)
+
+
+class _OneShotProtocol(asyncio.Protocol):
+    """Answers the first request on a connection with keep-alive, then closes the connection
+    on the next one without answering: an idle connection the upstream dropped just as the
+    proxy reused it."""
+
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.answered = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_url(self, url: bytes) -> None:
+        self.seen.append(url.decode())
+
+    def on_message_complete(self) -> None:
+        assert self.transport is not None
+        if self.answered:
+            self.transport.close()
+            return
+        self.answered = True
+        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+def test_idempotent_request_on_a_dropped_keep_alive_connection_is_sent_again_once() -> None:
+    async def scenario() -> None:
+        seen: list[str] = []
+        loop = asyncio.get_running_loop()
+        one_shot = await loop.create_server(lambda: _OneShotProtocol(seen), "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{one_shot.sockets[0].getsockname()[1]}"
+        try:
+            async with upstream("extracted") as ext, proxy(table(Mode.MONOLITH), url, ext.url) as server:
+                client = await Client.connect(server.port)
+                for i in range(3):
+                    response = await client.request("GET", f"/r/{i}")
+                    assert (response.status, response.body) == (200, b"ok")
+                # each reuse met a dropped connection and was sent again on a new one
+                assert seen == ["/r/0", "/r/1", "/r/1", "/r/2", "/r/2"]
+                client.close()
+        finally:
+            one_shot.close()
+
+    run(scenario)
