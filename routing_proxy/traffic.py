@@ -39,6 +39,11 @@ class RouteTraffic:
         if monolith:
             self.monolith_counts[key] = self.monolith_counts.get(key, 0) + 1
 
+    def served_by_monolith(self, key: tuple[str, str]) -> None:
+        """A request already counted for the extracted side that the monolith answered after all
+        (a fallback, a read-your-writes bypass): the monolith still serves this route."""
+        self.monolith_counts[key] = self.monolith_counts.get(key, 0) + 1
+
     def drain(self) -> tuple[Counts, Counts]:
         drained = (self.counts, self.monolith_counts)
         self.counts, self.monolith_counts = {}, {}

@@ -43,7 +43,7 @@ class Exchange:
     """One request on a client connection, from its head to the end of its response."""
 
     __slots__ = ("body", "decision", "fell_back", "fence", "fence_result", "head", "must_close",
-                 "reader", "response_started", "started", "upstream", "writer")
+                 "reader", "response_started", "route_key", "started", "upstream", "writer")
 
     def __init__(self, head: RequestHead, body: RequestBody) -> None:
         self.head = head
@@ -56,6 +56,7 @@ class Exchange:
         self.started = 0.0  # loop time the handler took it up; the shadow copy's primary latency
         self.upstream = ""  # where it is being sent (the monolith after a fallback)
         self.fell_back = False
+        self.route_key: tuple[str, str] | None = None  # the matched rule, for the traffic record
         self.writer: str | None = None  # the client identity, when the fence tracks this write
         self.reader: str | None = None  # ... or this read
 

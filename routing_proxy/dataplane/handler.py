@@ -70,6 +70,7 @@ class RequestHandler:
         exchange.started = time.perf_counter()
         head = exchange.head
         decision = exchange.decision = b.router.route(head)
+        exchange.route_key = b.router.last_key
         # A request that might be sent twice (or copied) must keep its body.
         exchange.body.retain = (decision.shadow or decision.fallback_allowed
                                 or head.method in IDEMPOTENT_METHODS)
@@ -89,6 +90,7 @@ class RequestHandler:
                 if fenced is not None and fenced.bypass:
                     b.metrics.fenced(decision.capability, "bypass")
                     exchange.fell_back, exchange.upstream = True, MONOLITH
+                    self._monolith_served(exchange)
                 elif fenced is not None:
                     exchange.fence = fenced
                     b.metrics.fenced(decision.capability, "fenced")
@@ -174,6 +176,7 @@ class RequestHandler:
                 else:
                     b.metrics.error(decision, exchange.upstream, failure_kind(error))
                 exchange.fell_back, exchange.upstream = True, MONOLITH
+                self._monolith_served(exchange)
                 status = await self.forward(client, exchange, decision, MONOLITH)
             else:
                 if exchange.fence is not None and exchange.upstream != MONOLITH:
@@ -185,6 +188,11 @@ class RequestHandler:
             status = self.fail(client, exchange, decision, error)
         finally:
             self.finish(exchange, status)
+
+    def _monolith_served(self, exchange: Exchange) -> None:
+        """The monolith answers a request routed elsewhere: decommissioning must see it."""
+        if exchange.route_key is not None:
+            self.b.router.traffic.served_by_monolith(exchange.route_key)
 
     def _fence_missed(self, exchange: Exchange, reader: str | None) -> None:
         fenced, capability = exchange.fence, exchange.decision.capability

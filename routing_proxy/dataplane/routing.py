@@ -18,6 +18,8 @@ class Router:
     def __init__(self, table: RouteTable) -> None:
         self.table = table
         self.traffic = RouteTraffic()  # per-route hits, flushed by the control client
+        # the rule ``route`` matched last (method, path template), read right after it returns
+        self.last_key: tuple[str, str] | None = None
 
     @property
     def version(self) -> int:
@@ -42,6 +44,9 @@ class Router:
                                    head.query)
         decision = decide(table, found, head.method, key)
         if found is not None:
+            self.last_key = (found.rule.method, found.rule.path)
             self.traffic.hit(found.rule.method, found.rule.path,
                              monolith=decision.upstream == MONOLITH)
+        else:
+            self.last_key = None
         return decision

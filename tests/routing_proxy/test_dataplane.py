@@ -197,6 +197,10 @@ def test_get_on_failed_extracted_upstream_falls_back_to_monolith_and_is_counted(
             assert server.metrics.value("strangler_proxy_fallbacks_total", {
                 "capability": "ledger.history", "upstream": "extracted",
                 "kind": "status_503"}) == 1
+            # decommissioning must see that the monolith still served this route
+            counts, monolith = server.behaviours.router.traffic.drain()
+            key = ("GET", "/api/v1/wallets/{id}/transactions/")
+            assert counts == {key: 1} and monolith == {key: 1}
             client.close()
         async with (
             upstream("monolith") as mono,
