@@ -43,6 +43,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,43 @@ async def _load(
         "p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "p95_ms": round(percentile(latencies, 95) * 1000, 2),
     }
+
+
+_WRK_SCRIPT = """
+local targets = {%s}
+math.randomseed(7)
+request = function()
+  local t = targets[math.random(#targets)]
+  wrk.headers["Authorization"] = t[2]
+  return wrk.format("GET", t[1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRKJSON {\\"requests\\": %%d, \\"errors\\": %%d, \\"p50_us\\": %%d, "
+    .. "\\"p95_us\\": %%d, \\"duration_us\\": %%d}\\n", summary.requests,
+    e.status + e.connect + e.read + e.write + e.timeout, latency:percentile(50),
+    latency:percentile(95), summary.duration))
+end
+"""
+
+
+def _wrk_load(base: str, template: str, targets: list[tuple[str, int]], clients: int,
+              duration: float) -> dict[str, Any]:
+    """The same load from wrk (C, one thread): a Python client saturates before the servers do."""
+    rows = ", ".join(f'{{"{template.format(w)}", "Api-Key {k}"}}' for k, w in targets)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT % rows)
+    try:
+        out = subprocess.run(["wrk", "-t", "1", "-c", str(clients), "-d", f"{duration:g}s",
+                              "-s", script.name, base], capture_output=True, text=True, check=True,
+                             timeout=duration + 60).stdout
+    finally:
+        os.unlink(script.name)
+    found = json.loads(out.split("WRKJSON ", 1)[1].splitlines()[0])
+    seconds = found["duration_us"] / 1e6
+    return {"requests": found["requests"], "errors": found["errors"],
+            "req_per_s": round(found["requests"] / seconds, 1),
+            "p50_ms": round(found["p50_us"] / 1000, 2), "p95_ms": round(found["p95_us"] / 1000, 2)}
 
 
 def server_cpu_seconds(pid: int) -> float:
@@ -407,6 +445,9 @@ def main() -> int:
                         help="events per second of the same run's low-rate baseline (0: skip it)")
     parser.add_argument("--lag-baseline-seconds", type=float, default=5.0)
     parser.add_argument("--skip-read-path", action="store_true", help="measure the lag only")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
+                        help="read-path load generator: wrk when installed (auto), else the Python one")
+    parser.add_argument("--skip-lag", action="store_true", help="measure the read path only")
     parser.add_argument("--vacuum-after-seed", action="store_true",
                         help="VACUUM the outbox once the seed is relayed, before measuring the lag")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ledger_query.json"))
@@ -502,13 +543,18 @@ def main() -> int:
             merchant_ids = [m for (m,) in conn.execute("SELECT id FROM accounts_merchant ORDER BY id")]
         key_of = dict(zip(merchant_ids, seeded.api_keys, strict=True))
         targets = [(key_of[m], w) for w, m in owners]
+        use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+        say(f"read-path load from {'wrk' if use_wrk else 'the Python client'}")
         for endpoint, template in [] if args.skip_read_path else ENDPOINTS.items():
             for clients in (int(c) for c in args.clients.split(",")):
                 sides = {}
                 for side, url, pid in (("monolith", settings.monolith_url, pids["monolith"]),
                                        ("ledger", ledger_url, pids["ledger"])):
                     cpu_before = server_cpu_seconds(pid)
-                    sides[side] = asyncio.run(_load(url, template, targets, clients, args.duration))
+                    if use_wrk:
+                        sides[side] = _wrk_load(url, template, targets, clients, args.duration)
+                    else:
+                        sides[side] = asyncio.run(_load(url, template, targets, clients, args.duration))
                     # client-independent: what one request costs the service's processes
                     cpu = server_cpu_seconds(pid) - cpu_before
                     sides[side]["cpu_ms_per_req"] = round(cpu * 1000 / max(1, sides[side]["requests"]), 2)
@@ -536,9 +582,9 @@ def main() -> int:
                         rate, seconds, probes=probes)
             for rate, seconds in ((args.lag_baseline_rate, args.lag_baseline_seconds),
                                   (args.lag_rate, args.lag_seconds))
-            if rate > 0
+            if rate > 0 and not args.skip_lag
         ]
-        lag = lags[-1]
+        lag = lags[-1] if lags else None
     finally:
         stack.stop()
 
@@ -552,7 +598,8 @@ def main() -> int:
         table.add_row(*(str(v) for v in row.values()))
     if rows:
         console.print(table)
-    print_lag(console, lags)
+    if lags:
+        print_lag(console, lags)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
