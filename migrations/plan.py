@@ -10,6 +10,17 @@ idempotent, so an interrupted step can resume at the first action not done), the
 checks run afterwards, and the actions that undo it. Adapters execute actions and
 gather evidence; this module only decides.
 
+A capability that moves *writes* (``WRITE_CAPABILITIES``: ``ledger.write``) has no canary:
+
+    planned ─▶ backfilled ─▶ shadow (dry-run writes) ─▶ extracted ─▶ decommissioned
+
+The proxy buckets a canary by API key and the monolith's port by wallet id, so a canary
+could let both sides write one wallet. Its shadow → extracted step is the hand-over
+(``WRITE_CUTOVER``): hold the ledger's writes, flip, let the flags settle, hand the posting
+ids over, drain the monolith's last postings into the ledger, copy the Idempotency-Keys,
+release. Its rollback holds, lets the legacy tables catch up, hands the ids back, flips
+back and closes the ledger's write path.
+
 Evidence reuses the routing gate's ``Evidence``/``Verdict`` (also pure), so a plan's
 refusal reads like a gate's refusal and lands in the same audit log.
 """
@@ -17,7 +28,7 @@ refusal reads like a gate's refusal and lands in the same audit log.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from strangler.control.routing.gates import Evidence, Verdict
@@ -73,6 +84,7 @@ class Position:
     state: State
     step: int = 0
     percent: str | None = None
+    writes: bool = False  # a write capability's plan: no canary, the hand-over at the flip
 
 
 @dataclass(frozen=True)
@@ -99,10 +111,37 @@ ROUTING_BACK = Action("rollback_routing")
 PORT_TO_EXTRACTED = Action("switch_port", (("to", "extracted"),))
 PORT_TO_MONOLITH = Action("switch_port", (("to", "monolith"),))
 GATED = ("shadow", "reconciliation", "sync_lag")
+# Capabilities that move writes: one flag for the proxy's write routes and the monolith's port.
+WRITE_CAPABILITIES = frozenset({"ledger.write"})
+WRITE_GATED = ("shadow", "side_effects", "reconciliation", "sync_lag")
+NO_CANARY = ("a write capability has no canary: the proxy would bucket writes by API key and the "
+             "monolith's port by wallet id, so both sides could write one wallet. It goes shadow → "
+             "extracted in one step, with the hand-over")
+
+
+def _a(kind: str, **args: str) -> Action:
+    return Action(kind, tuple(args.items()))
+
+
+# The hand-over at the write flip, in order; each action idempotent (a resumed step re-runs the
+# first one not recorded done). ``hold``: the ledger's write path holds writes; ``flip``: both
+# doors (proxy routes and the port's flag) to the ledger; ``settle``: every proxy serves the new
+# table and every port's flag cache has expired; ``hand_ids``: the ledger's ids above the
+# monolith's; ``drain_monolith``: the monolith's last postings are in the ledger; ``copy_keys``
+# (again): the Idempotency-Keys of writes in flight at the flip; ``release``: writes flow.
 
 
 def _flip(mode: str, percent: str | None = None) -> Action:
     return Action("flip", (("mode", mode),) + ((("percent", percent),) if percent else ()))
+
+
+WRITE_CUTOVER = (_a("copy_keys"), _a("hold"), _flip("extracted"), _a("settle"), _a("hand_ids", to="ledger"),
+                 _a("drain_monolith"), _a("copy_keys"), _a("release"), PORT_TO_EXTRACTED)
+# Back to the monolith as the writer: hold the ledger's writes, let ``ledger_sync`` mirror every
+# ledger posting into the legacy tables, the monolith's ids above the ledger's, flip both doors
+# back, let them settle, and close the ledger's write path (a write still reaching it is a 503).
+WRITE_ROLLBACK = (_a("hold"), _a("drain_sync"), _a("hand_ids", to="monolith"), ROUTING_BACK, _a("settle"),
+                  _a("close"), PORT_TO_MONOLITH)
 
 
 def transition_to(position: Position, target: State, percent: str | None = None) -> Transition:
@@ -110,6 +149,8 @@ def transition_to(position: Position, target: State, percent: str | None = None)
     state = position.state
     if ORDER.index(target) < ORDER.index(state) or (target == state and state != State.CANARY):
         raise ValueError(f"{target} is not ahead of {state}; use rollback to go back")
+    if position.writes:
+        return _write_transition(position, target, percent)
     if state == State.PLANNED:
         return Transition(state, State.BACKFILLED, ("capability",), (SYNC, BACKFILL),
                           ("capture", "backfill", "sync_lag"), ())
@@ -134,6 +175,19 @@ def transition_to(position: Position, target: State, percent: str | None = None)
         return Transition(state, State.DECOMMISSIONED, ("reconciliation", "legacy_traffic"), (),
                           ("legacy_traffic",), ())
     raise ValueError(f"{state} is the last state; there is nothing to advance to")
+
+
+def _write_transition(position: Position, target: State, percent: str | None) -> Transition:
+    """A write capability's next hop: the read plan's, except no canary and the hand-over."""
+    if target == State.CANARY or percent is not None:
+        raise ValueError(NO_CANARY + ("" if percent is None else "; --percent does not apply"))
+    state = position.state
+    if state == State.SHADOW:
+        return Transition(state, State.EXTRACTED, WRITE_GATED, WRITE_CUTOVER, ("routing",),
+                          WRITE_ROLLBACK)
+    if state == State.CANARY:  # cannot be reached through this machine; a hand-edited plan
+        raise ValueError("a write capability's plan cannot stand in canary; roll it back")
+    return transition_to(replace(position, writes=False), target)
 
 
 def _next_share(position: Position) -> str | None:
@@ -186,6 +240,8 @@ def rollback_of(position: Position) -> Transition:
     if state == State.BACKFILLED:
         # the extracted rows stay: the backfill is idempotent and the live stream keeps them fresh
         return Transition(state, State.PLANNED, (), (), (), ())
+    if position.writes and state == State.EXTRACTED:
+        return Transition(state, State.BACKFILLED, (), WRITE_ROLLBACK, (), ())
     actions = (PORT_TO_MONOLITH, ROUTING_BACK) if state == State.EXTRACTED else (ROUTING_BACK,)
     return Transition(state, State.BACKFILLED, (), actions, (), ())
 
@@ -194,6 +250,9 @@ def needs(position: Position) -> Transition | None:
     """The next transition ``advance`` would attempt, or None at the end."""
     if position.state == State.DECOMMISSIONED:
         return None
+    if position.writes:
+        return transition_to(position, State(ORDER[ORDER.index(position.state) + 1])
+                             if position.state != State.SHADOW else State.EXTRACTED)
     target = State.EXTRACTED if position.state == State.CANARY and _next_share(position) is None \
         else State(ORDER[min(ORDER.index(position.state) + 1, len(ORDER) - 1)])
     if position.state == State.CANARY and _next_share(position) is not None:

@@ -24,10 +24,15 @@ moves the ledger's above the monolith's. Both only ever move a sequence forward.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import psycopg
+
+# write_store.WRITE_ID_BASE (not imported: this module runs in the control plane, without the
+# ledger's Django apps)
+WRITE_ID_BASE = 10**15
 
 _READ = """
 SELECT merchant_id, key, request_hash, response_status, response_body, created_at
@@ -84,3 +89,106 @@ def hand_ids_to_ledger(monolith_url: str, ledger_url: str) -> int:
         row = monolith.execute("SELECT coalesce(max(id), 0) FROM wallets_transaction").fetchone()
         assert row is not None
         return _forward(ledger, "'ledger_write_txn_id_seq'", int(row[0]))
+
+
+# -- 3. The hold (the write cutover's hand-over, ``ledger_write_gate``) --------------------------
+#
+# The hole it closes: a monolith posting committed just before the flip but not yet projected
+# would be lost from the ledger's balance once the write path posts to the same wallet, because
+# the projector lets only a wallet's highest posting id set its balance, and the write path's
+# ids start at 10^15. So the write path holds writes (``write_store.pass_gate``) until every
+# monolith posting up to the flip is in the ledger: ``hold_writes``, flip, ``outbox_mark``,
+# ``monolith_drained`` true, ``release_writes``. The rollback holds them while the legacy tables
+# catch up with the ledger (``unsynced_postings`` zero), then ``close_writes`` after the flip back.
+
+_SET_GATE = ("UPDATE ledger_write_gate SET state = %s, reason = %s,"
+             " hold_wait_ms = coalesce(%s, hold_wait_ms), changed_at = clock_timestamp()"
+             " WHERE id = 1 RETURNING state")
+
+
+def _set_gate(ledger_url: str, state: str, reason: str, wait_ms: int | None = None) -> str:
+    # the UPDATE waits for every write transaction that passed the gate (FOR SHARE) to commit
+    with psycopg.connect(ledger_url, autocommit=True) as conn:
+        row = conn.execute(_SET_GATE, (state, reason, wait_ms)).fetchone()
+    if row is None:
+        raise RuntimeError("the ledger database has no write gate (ledger_write_gate); run its "
+                           "migrations (`python -m extracted.ledger_query.manage migrate`)")
+    return str(row[0])
+
+
+def hold_writes(ledger_url: str, reason: str, *, wait_ms: int = 5000) -> str:
+    """Hold the write path's writes (each waits up to ``wait_ms``, then 503). Returns once no
+    write that passed the gate is still running."""
+    return _set_gate(ledger_url, "held", reason, wait_ms)
+
+
+def release_writes(ledger_url: str) -> str:
+    return _set_gate(ledger_url, "open", "")
+
+
+def close_writes(ledger_url: str, reason: str) -> str:
+    """The monolith is the writer: every write reaching the write path is a 503 at once."""
+    return _set_gate(ledger_url, "closed", reason)
+
+
+def gate_state(ledger_url: str) -> tuple[str, str]:
+    with psycopg.connect(ledger_url, autocommit=True) as conn:
+        row = conn.execute("SELECT state, reason FROM ledger_write_gate WHERE id = 1").fetchone()
+    return (str(row[0]), str(row[1])) if row else ("open", "")
+
+
+def outbox_mark(monolith_url: str) -> int:
+    """The monolith's outbox high-water mark: the newest commit the capture recorded."""
+    with psycopg.connect(monolith_url, autocommit=True) as conn:
+        row = conn.execute("SELECT coalesce(max(commit_seq), 0) FROM strangler_acl.tx_commit").fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Drain:
+    done: bool
+    detail: str
+
+
+def monolith_drained(monolith_url: str, ledger_url: str, mark: int, *,
+                     since: timedelta = timedelta(minutes=10)) -> Drain:
+    """Is every monolith posting up to ``mark`` in the ledger?
+
+    Two facts, both needed: the relay published every outbox row committed at or below the
+    mark, and the ledger consumer polled and found nothing after the last of them was
+    published (``ledger_sync_state.caught_up_at``, as the backfill's hand-over reads it); then,
+    checked directly, every posting the monolith itself issued (ids below 10^15) in the last
+    ``since`` is a ledger transaction.
+    """
+    with psycopg.connect(monolith_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE o.handled_at IS NULL), max(o.handled_at)"
+            " FROM strangler_acl.outbox o JOIN strangler_acl.tx_commit c ON c.txid = o.txid"
+            " WHERE c.commit_seq <= %s", (mark,)).fetchone()
+        ids = [int(r[0]) for r in conn.execute(
+            "SELECT id FROM wallets_transaction WHERE id < %s AND created_at >= now() - %s",
+            (WRITE_ID_BASE, since)).fetchall()]
+    pending, published = (int(row[0]), row[1]) if row else (0, None)
+    if pending:
+        return Drain(False, f"{pending} outbox rows at or below the mark {mark} are not published yet "
+                            "(is the relay running?)")
+    with psycopg.connect(ledger_url, autocommit=True) as conn:
+        state = conn.execute("SELECT caught_up_at FROM ledger_sync_state WHERE id = 1").fetchone()
+        present = conn.execute("SELECT count(*) FROM ledger_transaction WHERE id = ANY(%s)",
+                               (ids,)).fetchone()
+    caught_up = state[0] if state else None
+    if published is not None and (caught_up is None or caught_up < published):
+        return Drain(False, f"the ledger consumer has not caught up with the mark {mark} yet (is it "
+                            "running?)")
+    missing = len(ids) - (int(present[0]) if present else 0)
+    if missing:
+        return Drain(False, f"{missing} of the monolith's recent postings are not in the ledger yet")
+    return Drain(True, f"every monolith posting up to commit_seq {mark} is in the ledger "
+                       f"({len(ids)} in the last {since})")
+
+
+def unsynced_postings(ledger_url: str) -> int:
+    """The ledger's own postings the legacy tables have not mirrored yet (``ledger_sync``)."""
+    with psycopg.connect(ledger_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM ledger_write_event WHERE synced_at IS NULL").fetchone()
+    return int(row[0]) if row else 0

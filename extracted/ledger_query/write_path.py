@@ -40,10 +40,11 @@ from extracted.ledger_query.views import _merchant_id
 from monolith.common.errors import ApiError, not_found
 from monolith.common.fields import AmountField, StrictCharField, StrictIdField
 from monolith.common.idempotency import key_reused, request_fingerprint, validate_key
-from shadow.dryrun import dry_run, would_publish
+from shadow.dryrun import dry_run, in_dry_run, would_publish
 from shadow.side_effects import Effect
 
 WriteResult = tuple[int, Any]
+PORT_MERCHANT = 0  # port_api.PORT_NAMESPACE: the merchant column of the monolith port's keys
 
 
 # The bodies of monolith.wallets.serializers (which imports the monolith's models), restated;
@@ -130,10 +131,38 @@ def apply_posting(posting: write_rules.Posting, request_id: str | None) -> tuple
     return row, wallet_updated_at
 
 
+def gate(request_id: str | None, *, wait: bool = True) -> None:
+    """The write cutover's hold (``write_store.pass_gate``), in the caller's transaction.
+
+    A shadow copy never commits and passes. A write the gate held past its bound, or one
+    that reached the ledger while the monolith is the writer, is a 503 that names the
+    request and changes nothing; the client retries it (same Idempotency-Key) through the proxy.
+    """
+    if in_dry_run():
+        return
+    try:
+        write_store.pass_gate(wait=wait)
+    except write_store.WritesHeld as held:
+        rid = f" (request id {request_id})" if request_id else ""
+        if held.state == "closed":
+            why = "the monolith is the ledger's writer again (the write cutover was rolled back)"
+        else:
+            why = (f"the ledger is taking over writes from the monolith and held this write for "
+                   f"{held.waited_s:.1f} s")
+        detail = f": {held.reason}" if held.reason else ""
+        raise ApiError("LEDGER_WRITES_HELD", f"The write was not applied{rid}: {why}{detail}. Nothing "
+                       "was written; retry it with the same Idempotency-Key.", 503) from None
+
+
 def execute_once(merchant_id: int, key: str, fingerprint: str,
-                 produce: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
+                 produce: Callable[[], tuple[int, bytes]],
+                 request_id: str | None = None) -> tuple[int, bytes]:
     """``monolith.common.idempotency.execute_once`` on the ledger's ``ledger_idempotency``."""
     with transaction.atomic(using=write_store.alias()):
+        # The monolith's port (port_api, merchant 0) calls with the wallet's legacy row locked: a
+        # wait here would hold that lock, and ledger_sync, which the rollback drains, needs it.
+        # Its payout fails at once instead (503, nothing changed) and is retried by its client.
+        gate(request_id, wait=merchant_id != PORT_MERCHANT)
         stored = write_store.claim_key(merchant_id, key, fingerprint)
         if stored is not None:
             stored_hash, status, body = stored
@@ -157,6 +186,7 @@ class _LedgerWriteView(generics.GenericAPIView[Any]):
         merchant_id = _merchant_id(request)
         if key is None:
             with transaction.atomic(using=write_store.alias()):
+                gate(self.request_id)
                 status, data = execute(merchant_id, body)
             return Response(data, status=status)
         fingerprint = request_fingerprint(request.method or "POST", request.path, body)
@@ -165,7 +195,7 @@ class _LedgerWriteView(generics.GenericAPIView[Any]):
             status, data = execute(merchant_id, body)
             return status, JSONRenderer().render(data)
 
-        status, content = execute_once(merchant_id, key, fingerprint, produce)
+        status, content = execute_once(merchant_id, key, fingerprint, produce, self.request_id)
         return HttpResponse(content, status=status, content_type="application/json")
 
     @property

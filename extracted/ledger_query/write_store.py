@@ -14,6 +14,7 @@ transaction, so there is never a posting without its event or the reverse.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Any
 
@@ -95,6 +96,48 @@ def record_posting(posting: rules.Posting, *, wallet_updated_at: datetime, creat
             # read-your-writes: a read the proxy fences behind this request is answerable at once
             fence.record(cursor, {(correlation_id, posting.wallet_id): True})
     return int(transaction_id), event
+
+
+class WritesHeld(Exception):
+    """The gate did not open in time: ``state`` ``held`` (a hand-over) or ``closed`` (the monolith writes)."""
+
+    def __init__(self, state: str, reason: str, waited_s: float) -> None:
+        super().__init__(state)
+        self.state, self.reason, self.waited_s = state, reason, waited_s
+
+
+_GATE = "SELECT state, reason, hold_wait_ms FROM ledger_write_gate WHERE id = 1"
+GATE_POLL_SECONDS = 0.05
+
+
+def pass_gate(*, wait: bool = True) -> None:
+    """First thing in a write transaction: return once the gate is open, or raise ``WritesHeld``.
+
+    While the gate is ``held`` the write waits (unlocked reads, each statement sees the newest
+    commit) up to the gate's ``hold_wait_ms``; ``closed`` is refused at once. Once open, the row
+    is taken ``FOR SHARE`` for the rest of the transaction: a hold (``handover.hold_writes``
+    updates the row) waits for every write that passed the gate to commit, and every write
+    that comes after the hold sees it. Writes do not block one another. ``wait=False``: a
+    write that is not let through at once is refused at once.
+    """
+    started = time.monotonic()
+    with _cursor() as cursor:
+        while True:
+            cursor.execute(_GATE)
+            row = cursor.fetchone()
+            if row is None:
+                return  # no gate row: a database migrated before the gate existed writes as before
+            state, reason, wait_ms = str(row[0]), str(row[1]), int(row[2])
+            if state == "open":
+                cursor.execute(_GATE + " FOR SHARE")
+                locked = cursor.fetchone()
+                if locked is None or locked[0] == "open":
+                    return
+                state, reason, wait_ms = str(locked[0]), str(locked[1]), int(locked[2])
+            waited = time.monotonic() - started
+            if state == "closed" or not wait or waited >= wait_ms / 1000:
+                raise WritesHeld(state, reason, waited)
+            time.sleep(GATE_POLL_SECONDS)
 
 
 def is_write_path_posting(transaction_id: int) -> bool:

@@ -19,17 +19,17 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from django.db import transaction
 
-from monolith.common.errors import ApiError
-from monolith.wallets.ledger_port import LedgerPosting, mirror
-from monolith.wallets.models import TXN_TYPE_CHOICES, Wallet
+if TYPE_CHECKING:
+    from monolith.wallets.ledger_port import LedgerPosting
 
+# The monolith's models are imported inside the functions: ``python -m monolith.wallets.ledger_sync``
+# imports this module before ``main`` has set Django up.
 EVENTS_PATH = "/internal/v1/events/"
-_CODES = {name.lower(): code for code, name in TXN_TYPE_CHOICES}
 _MINOR_UNITS = {"INR": 2, "USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}  # acl.domain's
 
 
@@ -39,9 +39,13 @@ def _minor(money: dict[str, str]) -> int:
 
 def posting_of_event(data: dict[str, Any]) -> LedgerPosting:
     """A ``paystream.wallet.credited/debited.v1`` event's data as a posting in legacy terms."""
+    from monolith.wallets.ledger_port import LedgerPosting
+    from monolith.wallets.models import TXN_TYPE_CHOICES
+
+    codes = {name.lower(): code for code, name in TXN_TYPE_CHOICES}
     counterparty = data["counterparty_wallet_id"]
     return LedgerPosting(
-        int(data["entry_id"]), _CODES[data["kind"]], _minor(data["amount"]), _minor(data["balance_after"]),
+        int(data["entry_id"]), codes[data["kind"]], _minor(data["amount"]), _minor(data["balance_after"]),
         data["reference"] or "", data["description"] or "",
         None if counterparty is None else int(counterparty),
         datetime.fromisoformat(data["posted_at"].replace("Z", "+00:00")),
@@ -51,6 +55,10 @@ def posting_of_event(data: dict[str, Any]) -> LedgerPosting:
 
 def apply_event(data: dict[str, Any]) -> None:
     """Mirror one event's posting, in its own transaction, with the wallet row locked."""
+    from monolith.common.errors import ApiError
+    from monolith.wallets.ledger_port import mirror
+    from monolith.wallets.models import Wallet
+
     with transaction.atomic():
         wallet = Wallet.objects.select_for_update().filter(pk=int(data["wallet_id"])).first()
         if wallet is None:
@@ -88,7 +96,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = get_settings()
     token = service_token(settings.secret_key)
     while True:
-        if sync_once(settings.ledger_url, token) == 0:
+        try:
+            mirrored = sync_once(settings.ledger_url, token)
+        except httpx.HTTPError as exc:  # the ledger restarting or not up yet: nothing lost, try again
+            print(f"ledger_sync: the ledger service did not answer ({exc}); retrying", flush=True)
+            mirrored = 0
+        if mirrored == 0:
             time.sleep(args.interval)
 
 

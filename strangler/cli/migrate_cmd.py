@@ -1,6 +1,7 @@
 """``strangler migrate status|advance|rollback|backfill``: the cutover runbook, one capability at a time.
 
-``advance`` takes the next transition of the capability's plan (or every one up to
+``declare`` creates a write capability (``ledger.write``) and moves its legacy write routes
+into it. ``advance`` takes the next transition of the capability's plan (or every one up to
 ``--to``), refused with the missing evidence named; ``rollback`` goes back to safety
 (routing to the monolith, data kept). ``backfill`` runs the initial load on its own,
 with a progress bar and ETA. Exit codes: 0 done, 2 refused or invalid, 3 checks
@@ -52,6 +53,12 @@ def register(subparsers: Any) -> None:
     back.add_argument("capability")
     _change_args(back)
     back.set_defaults(handler=cmd_rollback)
+
+    declare = sub.add_parser("declare", help="create a write capability (ledger.write) with its legacy "
+                             "write routes: one flag for the proxy's routes and the monolith's port")
+    declare.add_argument("capability")
+    _change_args(declare)
+    declare.set_defaults(handler=cmd_declare)
 
     fill = sub.add_parser("backfill", help="copy a data capability's history (e.g. ledger), resumable")
     fill.add_argument("capability", help="data capability, e.g. ledger")
@@ -120,7 +127,7 @@ def cmd_advance(args: argparse.Namespace) -> int:
     from strangler.control.cutover.actions import LiveActions
 
     with _progress() as progress:
-        actions = LiveActions(_options(args), _Bar(progress))
+        actions = LiveActions(_options(args), _Bar(progress), say=_say)
         steps = services.advance(args.capability, actor=actor_of(args), reason=args.reason,
                                  executor=actions, to=args.to, percent=args.percent)
     for step in steps:
@@ -135,9 +142,27 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from strangler.control.cutover.actions import LiveActions
 
     step = services.rollback(args.capability, actor=actor_of(args), reason=args.reason,
-                             executor=LiveActions())
+                             executor=LiveActions(say=_say))
     console.print(f"[yellow]{step.capability}: {step.transition}[/] (audit #{step.audit_id}; "
                   f"actions: {', '.join(step.actions) or 'none'})")
+    return 0
+
+
+def _say(line: str) -> None:
+    console.print(f"  {line}")
+
+
+def cmd_declare(args: argparse.Namespace) -> int:
+    setup_control_plane()
+    from strangler.control.cutover import services
+
+    result = services.declare_write_capability(args.capability, actor=actor_of(args), reason=args.reason)
+    for line in result.moved:
+        console.print(f"  moved {line}")
+    for line in result.added:
+        console.print(f"  added {line}")
+    console.print(f"[green]{result.capability}[/] carries its write routes (route table v{result.version}); "
+                  f"next: `strangler migrate advance {result.capability}`")
     return 0
 
 

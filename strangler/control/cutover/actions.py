@@ -3,28 +3,39 @@
 ``ActionExecutor`` is the interface (one method per action kind, each idempotent: a
 resumed step may run an action that had already completed before the crash).
 ``LiveActions`` is the real one: ACL install on the monolith, the backfill, routing
-flips through ``routing.services`` (the gate is evaluated again there), and the
-monolith's internal ports recorded on the plan.
+flips through ``routing.services`` (the gate is evaluated again there), the
+monolith's internal ports recorded on the plan, and the write cutover's hand-over
+(``extracted.ledger_query.handover``: hold, settle, hand the ids over, drain, release).
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from acl.errors import InstallError
 from acl.install import install
 from acl.spec import CAPTURED_TABLES
+from extracted.ledger_query import handover
 from migrations.backfill.runner import BackfillOptions, Progress, run_backfill
 from migrations.plan import Action
 from strangler.config import get_settings
+from strangler.control.cutover.errors import HandOverError
 from strangler.control.cutover.models import Plan
 from strangler.control.routing import services as routing
 from strangler.control.routing.models import Capability
 
 FLIP_PROPAGATION_SECONDS = 5.0
-PORT_OF = {"ledger": "ledger_reads"}  # the monolith's internal port a data capability moves
+# the monolith's internal port a capability (or, failing that, its data capability) moves
+PORT_OF = {"ledger.write": "ledger_writes", "ledger": "ledger_reads"}
+# The hand-over's waits. The port reads the flag through a 1 s cache (capability_flags), and a
+# write the proxy sent to the monolith just before the flip may still be running: settle waits
+# out both before the monolith's outbox mark is taken (the drain re-checks the mark anyway).
+SETTLE_SECONDS = 2.0
+DRAIN_TIMEOUT_SECONDS = 120.0
+HOLD_WAIT_MS = 5000  # how long the ledger holds a write during the hand-over before its 503
 # Reference data an extracted service needs besides its own history (the ledger authenticates
 # merchants by API key): published as ACL snapshot events, which the service's inbox absorbs
 # however often they are re-published. The history itself is copied by the backfill.
@@ -49,15 +60,46 @@ class ActionExecutor(ABC):
     def rollback_routing(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None: ...
 
     def switch_port(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
-        port = PORT_OF.get(plan.data_capability, plan.capability)
+        port = PORT_OF.get(plan.capability) or PORT_OF.get(plan.data_capability, plan.capability)
         plan.ports = {**plan.ports, port: action.arg("to")}
         plan.save(using=routing.control_db(), update_fields=["ports", "updated_at"])
+
+
+    # -- the write cutover's hand-over (migrations.plan.WRITE_CUTOVER / WRITE_ROLLBACK) ------------
+    # Not abstract: only write capabilities' plans name them; each is idempotent.
+    def copy_keys(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        raise NotImplementedError(action.kind)
+
+    def hold(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        raise NotImplementedError(action.kind)
+
+    def settle(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        raise NotImplementedError(action.kind)
+
+    def hand_ids(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        raise NotImplementedError(action.kind)
+
+    def drain_monolith(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        raise NotImplementedError(action.kind)
+
+    def release(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        raise NotImplementedError(action.kind)
+
+    def drain_sync(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        raise NotImplementedError(action.kind)
+
+    def close(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        raise NotImplementedError(action.kind)
 
 
 @dataclass
 class LiveActions(ActionExecutor):
     backfill_options: BackfillOptions = field(default_factory=BackfillOptions)
     progress: Progress | None = None
+    settle_seconds: float = SETTLE_SECONDS
+    drain_timeout: float = DRAIN_TIMEOUT_SECONDS
+    hold_wait_ms: int = HOLD_WAIT_MS
+    say: Callable[[str], None] = field(default=lambda _line: None)
 
     def enable_sync(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
         url = get_settings().monolith_database_url
@@ -94,6 +136,82 @@ class LiveActions(ActionExecutor):
         cap = Capability.objects.using(routing.control_db()).get(name=plan.capability)
         if cap.mode != "monolith":
             routing.rollback(plan.capability, reason=reason, actor=actor)
+
+
+    # -- the write hand-over -----------------------------------------------------------------------
+    def copy_keys(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        s = get_settings()
+        copied = handover.copy_keys(s.monolith_database_url, s.ledger_database_url)
+        self.say(f"copied {copied} Idempotency-Key records from the monolith to the ledger")
+
+    def hold(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        # returns once every ledger write that passed the gate has committed
+        handover.hold_writes(get_settings().ledger_database_url,
+                             f"{plan.capability} hand-over by {actor}", wait_ms=self.hold_wait_ms)
+        self.say(f"ledger writes held (each waits up to {self.hold_wait_ms} ms, then 503)")
+
+    def settle(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        version = routing.current_version()
+        seen = routing.wait_for_version(version, FLIP_PROPAGATION_SECONDS)
+        if seen.lagging:
+            raise HandOverError(
+                f"{plan.capability}: proxies {', '.join(seen.lagging)} still serve a table older than "
+                f"v{version} after {seen.waited_s:.1f} s; the ledger's writes stay held. Fix or stop "
+                "those proxies, then `strangler migrate advance` resumes here (or `rollback`).")
+        time.sleep(self.settle_seconds)  # the ports' flag cache and writes routed before the flip
+        self.say(f"v{version} served by every live proxy; waited {self.settle_seconds:g} s for the "
+                 "ports' flag cache")
+
+    def hand_ids(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        s = get_settings()
+        to_ledger = action.arg("to") == "ledger"
+        move = handover.hand_ids_to_ledger if to_ledger else handover.hand_ids_to_monolith
+        next_id = move(s.monolith_database_url, s.ledger_database_url)
+        self.say(f"the {'ledger' if to_ledger else 'monolith'}'s next posting id is {next_id}")
+
+    def drain_monolith(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        s = get_settings()
+        mark = handover.outbox_mark(s.monolith_database_url)
+        drain = _wait(lambda: handover.monolith_drained(s.monolith_database_url, s.ledger_database_url,
+                                                         mark), self.drain_timeout)
+        if not drain.done:
+            raise HandOverError(
+                f"{plan.capability}: the monolith's last postings did not reach the ledger within "
+                f"{self.drain_timeout:g} s: {drain.detail}. The ledger's writes stay held (clients get "
+                "503 and retry); `strangler migrate advance` resumes here, `rollback` goes back.")
+        self.say(drain.detail)
+
+    def release(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        handover.release_writes(get_settings().ledger_database_url)
+        self.say("ledger writes released")
+
+    def drain_sync(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        url = get_settings().ledger_database_url
+
+        def synced() -> handover.Drain:
+            left = handover.unsynced_postings(url)
+            return handover.Drain(left == 0, f"{left} ledger postings not yet mirrored into the legacy "
+                                             "tables (is `python -m monolith.wallets.ledger_sync` running?)")
+
+        drain = _wait(synced, self.drain_timeout)
+        if not drain.done:
+            raise HandOverError(f"{plan.capability}: {drain.detail} after {self.drain_timeout:g} s. The "
+                                "ledger's writes stay held; `strangler migrate rollback` resumes here.")
+        self.say("the legacy tables mirror every ledger posting")
+
+    def close(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
+        handover.close_writes(get_settings().ledger_database_url,
+                              f"{plan.capability} rolled back to the monolith by {actor}")
+        self.say("ledger write path closed: the monolith writes")
+
+
+def _wait(check: Callable[[], handover.Drain], timeout: float, interval: float = 0.2) -> handover.Drain:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found.done or time.monotonic() >= deadline:
+            return found
+        time.sleep(interval)
 
 
 def capture_complete(database_url: str) -> bool:

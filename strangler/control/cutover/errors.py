@@ -4,7 +4,8 @@
     ├── PlanRefusedError       the next transition's evidence is missing (named in the message)
     ├── ChecksPendingError     a transition's actions ran but its checks do not hold yet
     ├── PlanBusyError          another process is advancing or rolling back this capability
-    └── InvalidPlanRequestError a target behind the current state, a rollback with nothing to undo
+    ├── InvalidPlanRequestError a target behind the current state, a rollback with nothing to undo
+    └── HandOverError          a write hand-over's wait ran out (the step stays open, writes held)
 """
 
 from __future__ import annotations
@@ -28,3 +29,9 @@ class PlanBusyError(ControlError):
 
 class InvalidPlanRequestError(ControlError):
     pass
+
+
+class HandOverError(ControlError):
+    """The write hand-over could not finish a step; the step stays open and resumes on advance."""
+
+    exit_code = 3

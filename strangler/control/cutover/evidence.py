@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from extracted.ledger_query.sync import sync_lag
 from migrations.backfill.runner import capture_installed, handover
+from migrations.plan import WRITE_CAPABILITIES
 from strangler.config import format_duration, get_settings
 from strangler.control.cutover.models import Plan, RouteTraffic
 from strangler.control.routing import evidence as routing_evidence
@@ -33,8 +34,42 @@ def capability_evidence(plan: Plan) -> Evidence:
     found = Capability.objects.using(routing.control_db()).filter(name=plan.capability).exists()
     if found:
         return Evidence("capability", Verdict.OK, f"{plan.capability} is in the route table")
-    return Evidence("capability", Verdict.FAILED,
-                    f"{plan.capability} is not in the route table; `strangler routes import-urlconf`")
+    how = (f"`strangler migrate declare {plan.capability}`" if plan.capability in WRITE_CAPABILITIES
+           else "`strangler routes import-urlconf`")
+    return Evidence("capability", Verdict.FAILED, f"{plan.capability} is not in the route table; {how}")
+
+
+MIN_EFFECT_SAMPLES = 50  # shadowed writes whose side effects were compared, before a write flip
+EFFECT_WINDOW = timedelta(hours=24)
+
+
+def side_effect_evidence(plan: Plan) -> Evidence:
+    """Did the shadowed writes' would-be events match the monolith's, and were enough compared?
+
+    The shadow gate judges the responses; a write's events are what the rest of the system
+    sees, so a write capability's flip also needs their parity (``shadow.side_effects``):
+    at least ``MIN_EFFECT_SAMPLES`` writes compared in the last day, none different.
+    """
+    from strangler.control.shadow.models import ShadowObservation
+
+    since = timezone.now() - EFFECT_WINDOW
+    rows = ShadowObservation.objects.using(routing.control_db()).filter(
+        capability=plan.capability, observed_at__gte=since)
+    checked = rows.filter(effects__in=("parity", "diff")).count()
+    diffs = rows.filter(effects="diff").count()
+    unknown = rows.filter(effects="unknown").count()
+    facts = {"checked": checked, "diffs": diffs, "unknown": unknown, "min_samples": MIN_EFFECT_SAMPLES}
+    if diffs:
+        return Evidence("side_effects", Verdict.FAILED,
+                        f"{diffs} of {checked} shadowed writes would have published other events than "
+                        "the monolith's (`strangler shadow report`)", facts)
+    if checked < MIN_EFFECT_SAMPLES:
+        extra = f"; {unknown} candidates sent no would-be events" if unknown else ""
+        return Evidence("side_effects", Verdict.INSUFFICIENT,
+                        f"{checked} of {MIN_EFFECT_SAMPLES} shadowed writes with side effects compared in "
+                        f"the last 24 h{extra}", facts)
+    return Evidence("side_effects", Verdict.OK,
+                    f"{checked} shadowed writes, every one with the monolith's events", facts)
 
 
 def capture_evidence(plan: Plan) -> Evidence:
@@ -131,6 +166,7 @@ def legacy_traffic_evidence(plan: Plan) -> Evidence:
 
 _PROVIDERS: dict[str, PlanProvider] = {
     "capability": capability_evidence,
+    "side_effects": side_effect_evidence,
     "capture": capture_evidence,
     "backfill": backfill_evidence,
     "sync_lag": sync_lag_evidence,

@@ -93,7 +93,8 @@ def plan_for(capability: str) -> Plan:
 
 
 def _position(plan: Plan) -> Position:
-    return Position(State(plan.state), plan.step, plan.percent or None)
+    return Position(State(plan.state), plan.step, plan.percent or None,
+                    writes=plan.capability in machine.WRITE_CAPABILITIES)
 
 
 def _json(found: dict[str, Evidence]) -> dict[str, Any]:
@@ -161,6 +162,9 @@ def advance(capability: str, *, actor: str, reason: str, executor: ActionExecuto
     transition up to ``to``). Refused, with the missing evidence named, if a gate is short."""
     reason = _require_reason(reason)
     target = _target(to)
+    if percent is not None and capability in machine.WRITE_CAPABILITIES:
+        raise InvalidPlanRequestError(f"{capability}: --percent does not apply: {machine.NO_CANARY}. "
+                                      "Nothing was changed.")
     results: list[StepResult] = []
     with _locked(capability):
         plan = plan_for(capability)
@@ -370,3 +374,66 @@ def _carry_out_rollback(plan: Plan, transition: Transition, executor: ActionExec
         audit_id=audit.pk, finished_at=timezone.now())
     return StepResult(plan.capability, f"{before.state} → {after.state}", "done", audit.pk,
                       tuple(actions))
+
+
+# -- write capabilities -----------------------------------------------------------------------
+# The legacy routes a write capability carries (as ``strangler routes import-urlconf`` names
+# them, each first in a capability of its own path: wallets.credit, wallets.debit, transfers).
+WRITE_ROUTES = {"ledger.write": (("POST", "/api/v1/wallets/{wallet_id}/credit/"),
+                                 ("POST", "/api/v1/wallets/{wallet_id}/debit/"),
+                                 ("POST", "/api/v1/transfers/"))}
+
+
+@dataclass(frozen=True)
+class DeclareResult:
+    capability: str
+    version: int
+    moved: tuple[str, ...]  # "POST /api/v1/transfers/ (from transfers)"
+    added: tuple[str, ...]  # routes the table did not have yet
+
+
+def declare_write_capability(capability: str, *, actor: str, reason: str) -> DeclareResult:
+    """Create the write capability (on the monolith) and give it its legacy write routes.
+
+    One capability for both doors: the proxy routes the writes by it, and the monolith's
+    port reads its mode (``capability_flags.mode_of``), so one flip moves both. Routes the
+    URLconf import put in capabilities of their own move here; refused, changing nothing,
+    while any of those is routed anywhere but the monolith. Running it again changes nothing.
+    """
+    from strangler.control.routing.models import RouteRule
+    from strangler.control.routing.values import DEFAULT_STICKY_KEY
+
+    reason = _require_reason(reason)
+    routes = WRITE_ROUTES.get(capability)
+    if routes is None:
+        raise InvalidPlanRequestError(f"{capability!r} is not a write capability (known: "
+                                      f"{', '.join(sorted(WRITE_ROUTES))}); nothing was changed.")
+    moved: list[str] = []
+    added: list[str] = []
+
+    def work() -> routing.ChangeResult:
+        db = _db()
+        cap, _ = Capability.objects.using(db).get_or_create(
+            name=capability, defaults={"sticky_key": dict(DEFAULT_STICKY_KEY)})
+        for method, path in routes:
+            rule = (RouteRule.objects.using(db).select_related("capability")
+                    .filter(method=method, path=path, host=None, header_name=None).first())
+            if rule is None:
+                RouteRule.objects.using(db).create(capability=cap, method=method, path=path, source="urlconf")
+                added.append(f"{method} {path}")
+            elif rule.capability_id != cap.pk:
+                if rule.capability.mode != "monolith":
+                    raise InvalidPlanRequestError(
+                        f"{method} {path} belongs to {rule.capability.name}, which is in "
+                        f"{rule.capability.mode}; roll it back to the monolith first. Nothing was changed.")
+                moved.append(f"{method} {path} (from {rule.capability.name})")
+                rule.capability = cap
+                rule.save(using=db, update_fields=["capability"])
+        published = routing.publish_version(actor, reason)
+        entry = routing._audit("declare", actor, reason, published.version, capability=capability,
+                               after=(cap.mode, cap.canary_basis_points))
+        return routing.ChangeResult(published.version, entry.pk)
+
+    result = routing._change(work)
+    plan_for(capability)
+    return DeclareResult(capability, result.version, tuple(moved), tuple(added))
