@@ -74,6 +74,9 @@ class CapabilityFlags:
         self._ttl = ttl
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, FlagState]] = {}
+        # the last failed read (time, message): without an answer to keep, the next ttl seconds
+        # fail at once instead of every write waiting for another connect timeout
+        self._failed: tuple[float, str] | None = None
 
     def state(self, capability: str) -> FlagState:
         now = time.monotonic()
@@ -81,21 +84,30 @@ class CapabilityFlags:
             cached = self._cache.get(capability)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
+        failed = self._failed
+        if failed is not None and now - failed[0] < self._ttl:
+            if cached is not None:
+                return cached[1]
+            raise FlagUnavailable(self._explain(capability, failed[1]))
         try:
             with psycopg.connect(self._url, connect_timeout=2, autocommit=True) as conn:
                 row = conn.execute(_READ, (capability,)).fetchone()
         except psycopg.Error as exc:
+            self._failed = (now, str(exc).strip())
             if cached is not None:
                 return cached[1]  # keep acting on the last answer, as the proxy keeps its table
-            raise FlagUnavailable(
-                f"cannot read capability {capability!r} from the control plane ({exc}); "
-                "check STRANGLER_CONTROL_DATABASE_URL and that the control plane is migrated"
-            ) from exc
+            raise FlagUnavailable(self._explain(capability, str(exc).strip())) from exc
+        self._failed = None
         state = _UNKNOWN if row is None else FlagState(
             str(row[0]), int(row[1]), bool(row[2]) or bool(row[3]))
         with self._lock:
             self._cache[capability] = (now, state)
         return state
+
+    @staticmethod
+    def _explain(capability: str, why: str) -> str:
+        return (f"cannot read capability {capability!r} from the control plane ({why}); "
+                "check STRANGLER_CONTROL_DATABASE_URL and that the control plane is migrated")
 
     def mode_of(self, capability: str, key: str | None = None) -> SideMode:
         return self.state(capability).for_key(capability, key)

@@ -56,7 +56,11 @@ def _legacy_posting_ids_restart_below_the_ledger_s(
     (``ledger_port.ledger_has_written``) and payouts without a control plane would be refused,
     as they are, rightly, in production after a rollback. Put the sequence back after the test."""
     yield
-    if request.node.get_closest_marker("django_db") is None:
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return
+    databases = marker.kwargs.get("databases") or ["default"]
+    if databases != "__all__" and "default" not in databases:
         return
     from django.db import DatabaseError, connections
 
