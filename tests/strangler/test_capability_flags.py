@@ -10,28 +10,27 @@ from strangler.stack.net import free_port
 from tests.control.conftest import control_url
 
 pytestmark = pytest.mark.django_db(databases=["control"], transaction=True)
-WHY = {"reason": "test", "actor": "tester"}
 
 
 def test_the_mode_follows_flips_and_kill_switches() -> None:
     flags = CapabilityFlags(control_url(), ttl=0)
     assert flags.mode_of("webhooks.delivery") == "monolith"  # not declared: the legacy path
-    services.declare_capability("webhooks.delivery", **WHY)
+    services.declare_capability("webhooks.delivery", reason="test", actor="tester")
     assert flags.mode_of("webhooks.delivery") == "monolith"
-    services.flip("webhooks.delivery", "shadow", **WHY)
+    services.flip("webhooks.delivery", "shadow", reason="test", actor="tester")
     assert flags.mode_of("webhooks.delivery") == "shadow"
-    services.flip("webhooks.delivery", "extracted", force=True, **WHY)
+    services.flip("webhooks.delivery", "extracted", force=True, reason="test", actor="tester")
     assert flags.mode_of("webhooks.delivery", "merchant-1") == "extracted"
-    services.set_kill_switch("webhooks.delivery", True, **WHY)
+    services.set_kill_switch("webhooks.delivery", True, reason="test", actor="tester")
     assert flags.mode_of("webhooks.delivery") == "monolith"
-    services.set_kill_switch("webhooks.delivery", False, **WHY)
-    services.set_kill_switch(None, True, **WHY)  # the global switch too
+    services.set_kill_switch("webhooks.delivery", False, reason="test", actor="tester")
+    services.set_kill_switch(None, True, reason="test", actor="tester")  # the global switch too
     assert flags.mode_of("webhooks.delivery") == "monolith"
 
 
 def test_a_cached_answer_is_kept_through_an_outage_and_none_is_never_invented() -> None:
-    services.declare_capability("notifications.email", **WHY)
-    services.flip("notifications.email", "shadow", **WHY)
+    services.declare_capability("notifications.email", reason="test", actor="tester")
+    services.flip("notifications.email", "shadow", reason="test", actor="tester")
     flags = CapabilityFlags(control_url(), ttl=0)
     assert flags.mode_of("notifications.email") == "shadow"
     # the control plane goes away
