@@ -67,6 +67,10 @@ def register(subparsers: Any) -> None:
                            ("unkill", "undo a kill switch")):
         kill = sub.add_parser(name, help=helptext)
         kill.add_argument("capability", nargs="?", help="omit for the global kill switch")
+        if name == "kill":
+            kill.add_argument("--force", action="store_true",
+                              help="kill even where it is refused as unsafe (an extracted write "
+                              "capability: use `strangler migrate rollback` instead); audited as forced")
         _change_args(kill)
         kill.set_defaults(handler=cmd_kill, on=name == "kill")
 
@@ -277,7 +281,8 @@ def cmd_kill(args: argparse.Namespace) -> int:
     setup_control_plane()
     from strangler.control.routing import services
 
-    result = services.set_kill_switch(args.capability, args.on, reason=args.reason, actor=actor_of(args))
+    result = services.set_kill_switch(args.capability, args.on, reason=args.reason, actor=actor_of(args),
+                                      force=getattr(args, "force", False))
     what = args.capability or "global kill switch"
     return _report_change(f"{what} {'killed' if args.on else 'live again'}", result, args.wait)
 

@@ -174,3 +174,31 @@ def test_an_interrupted_hand_over_rolls_back_with_the_write_rollback(
     assert Capability.objects.using("control").get(name=CAP).mode == "monolith"
 
 
+
+
+def test_direct_flips_rollbacks_and_kill_switches_of_the_write_capability_are_refused(
+        write_table: object) -> None:
+    """Only the plan's hand-over moves writes safely; a direct change names the command that does."""
+    from strangler.control.routing.errors import InvalidRequestError
+    from strangler.control.routing.models import AuditEntry, GlobalSwitch
+
+    declared()
+    with pytest.raises(InvalidRequestError, match="only its plan moves it: `strangler migrate advance"):
+        routing.flip(CAP, "shadow", reason="test", actor="op")
+    assert Capability.objects.using("control").get(name=CAP).mode == "monolith"
+    routing.set_kill_switch(CAP, True, reason="on the monolith a kill is harmless", actor="op")
+    routing.set_kill_switch(CAP, False, reason="undo", actor="op")
+
+    routing.flip(CAP, "extracted", reason="emergency", actor="op", force=True)  # as a broken plan might
+    assert AuditEntry.objects.using("control").filter(action="flip", capability=CAP).latest("id").forced
+    for change in (lambda: routing.rollback(CAP, reason="test", actor="op"),
+                   lambda: routing.set_kill_switch(CAP, True, reason="test", actor="op")):
+        with pytest.raises(InvalidRequestError, match="strangler migrate rollback ledger.write"):
+            change()
+    with pytest.raises(InvalidRequestError, match="the global switch would send them back"):
+        routing.set_kill_switch(None, True, reason="test", actor="op")
+    cap = Capability.objects.using("control").get(name=CAP)
+    assert (cap.mode, cap.killed) == ("extracted", False)
+    assert not GlobalSwitch.objects.using("control").filter(kill_switch=True).exists()
+    routing.set_kill_switch(None, True, reason="no other way", actor="op", force=True)
+    assert AuditEntry.objects.using("control").filter(action="kill").latest("id").forced

@@ -127,7 +127,8 @@ class LiveActions(ActionExecutor):
         cap = Capability.objects.using(routing.control_db()).get(name=plan.capability)
         if cap.mode == mode and (percent is None or cap.percent == f"{float(percent):.2f}"):
             return  # already there: a resumed step does not publish a needless version
-        result = routing.flip(plan.capability, mode, percent=percent, reason=reason, actor=actor)
+        result = routing.flip(plan.capability, mode, percent=percent, reason=reason, actor=actor,
+                              by_plan=True)
         # the step's checks ask whether every live proxy serves the new table: give them the
         # second they are promised, instead of failing the check the moment after the flip
         routing.wait_for_version(result.version, FLIP_PROPAGATION_SECONDS)
@@ -135,7 +136,7 @@ class LiveActions(ActionExecutor):
     def rollback_routing(self, action: Action, plan: Plan, *, actor: str, reason: str) -> None:
         cap = Capability.objects.using(routing.control_db()).get(name=plan.capability)
         if cap.mode != "monolith":
-            routing.rollback(plan.capability, reason=reason, actor=actor)
+            routing.rollback(plan.capability, reason=reason, actor=actor, by_plan=True)
 
 
     # -- the write hand-over -----------------------------------------------------------------------

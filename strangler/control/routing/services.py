@@ -131,9 +131,17 @@ def _audit(action: str, actor: str, reason: str, version: int, *, capability: st
 
 # -- changes ----------------------------------------------------------------------------
 def flip(name: str, mode: str, *, reason: str, actor: str, percent: Any = None,
-         force: bool = False, sticky_key: dict[str, str] | None = None) -> ChangeResult:
-    """Move a capability to ``mode`` (a canary at ``percent``), if its gate holds or ``force``."""
+         force: bool = False, sticky_key: dict[str, str] | None = None,
+         by_plan: bool = False) -> ChangeResult:
+    """Move a capability to ``mode`` (a canary at ``percent``), if its gate holds or ``force``.
+
+    ``by_plan``: the cutover plan's own step, which carries the hand-over a direct change lacks
+    (``register_direct_change_guard``)."""
     reason = _require_reason(reason)
+    vetoes = [] if by_plan else _direct_vetoes(name, "flip")
+    if vetoes and not force:
+        raise InvalidRequestError(f"{name} cannot be flipped directly: {'; '.join(vetoes)}. Nothing "
+                                  "was changed. In an emergency pass --force (audited as forced).")
     target = parse_mode(mode)
     if target == "canary":
         if percent is None:
@@ -165,7 +173,7 @@ def flip(name: str, mode: str, *, reason: str, actor: str, percent: Any = None,
         published = publish_version(actor, reason)
         entry = _audit("flip", actor, reason, published.version, capability=cap.name,
                        before=before, after=(target, basis_points), gate=gate,
-                       forced=force and not gate.holds)
+                       forced=force and (not gate.holds or bool(vetoes)))
         return ChangeResult(published.version, entry.pk, gate)
 
     try:
@@ -182,6 +190,20 @@ def flip(name: str, mode: str, *, reason: str, actor: str, percent: Any = None,
 
 RollbackGuard = Callable[[str], str | None]  # capability -> why the monolith cannot take it back
 _ROLLBACK_GUARDS: list[RollbackGuard] = []
+# (capability, or None for the global switch; action: flip | rollback | kill) -> why a direct
+# change is unsafe. The cutover plans own some capabilities' moves (the write hand-over).
+DirectChangeGuard = Callable[[str | None, str], str | None]
+_DIRECT_GUARDS: list[DirectChangeGuard] = []
+
+
+def register_direct_change_guard(guard: DirectChangeGuard) -> None:
+    """Another app's veto on direct flips, rollbacks and kill switches (not on its own steps)."""
+    if guard not in _DIRECT_GUARDS:
+        _DIRECT_GUARDS.append(guard)
+
+
+def _direct_vetoes(name: str | None, action: str) -> list[str]:
+    return [why for guard in _DIRECT_GUARDS if (why := guard(name, action))]
 
 
 def register_rollback_guard(guard: RollbackGuard) -> None:
@@ -190,11 +212,15 @@ def register_rollback_guard(guard: RollbackGuard) -> None:
         _ROLLBACK_GUARDS.append(guard)
 
 
-def rollback(name: str, *, reason: str, actor: str, force: bool = False) -> ChangeResult:
+def rollback(name: str, *, reason: str, actor: str, force: bool = False,
+             by_plan: bool = False) -> ChangeResult:
     """Return a capability to the monolith now: no gate. Refused only where the monolith can no
-    longer serve it (a guard says why); ``force`` overrides that, audited as forced."""
+    longer serve it, or only its plan can move it safely (a guard says why); ``force`` overrides
+    that, audited as forced."""
     reason = _require_reason(reason)
     vetoes = [why for guard in _ROLLBACK_GUARDS if (why := guard(name))]
+    if not by_plan:
+        vetoes += _direct_vetoes(name, "rollback")
     if vetoes and not force:
         raise InvalidRequestError(
             f"{name} cannot go back to the monolith: {'; '.join(vetoes)}. Nothing was changed. If the "
@@ -213,10 +239,19 @@ def rollback(name: str, *, reason: str, actor: str, force: bool = False) -> Chan
     return _change(work)
 
 
-def set_kill_switch(name: str | None, on: bool, *, reason: str, actor: str) -> ChangeResult:
-    """Send one capability (or, with ``name=None``, every capability) to the monolith, or undo it."""
+def set_kill_switch(name: str | None, on: bool, *, reason: str, actor: str,
+                    force: bool = False) -> ChangeResult:
+    """Send one capability (or, with ``name=None``, every capability) to the monolith, or undo it.
+
+    Refused where sending it to the monolith at once is unsafe (a guard says why, e.g. an
+    extracted write capability), unless ``force``, audited as forced."""
     reason = _require_reason(reason)
     action = "kill" if on else "unkill"
+    vetoes = _direct_vetoes(name, "kill") if on else []
+    if vetoes and not force:
+        raise InvalidRequestError(f"the kill switch{f' of {name}' if name else ''} would be unsafe: "
+                                  f"{'; '.join(vetoes)}. Nothing was changed. If there is no other "
+                                  "way, pass --force (audited as forced).")
 
     def work() -> ChangeResult:
         db = control_db()
@@ -234,7 +269,7 @@ def set_kill_switch(name: str | None, on: bool, *, reason: str, actor: str) -> C
             label = cap.name
         published = publish_version(actor, reason)
         entry = _audit(action, actor, reason, published.version, capability=label, before=before,
-                       after=("killed" if on else "live", 0))
+                       after=("killed" if on else "live", 0), forced=bool(vetoes))
         return ChangeResult(published.version, entry.pk)
 
     return _change(work)
