@@ -17,7 +17,8 @@ switches answer ``monolith``. A capability the control plane does not know is ``
 
 The flag is read from the control plane's own tables (the flips go through the control
 plane as every flip does: gated, audited) and cached for ``ttl`` seconds per process. When
-the control plane cannot be reached the last answer is kept; with no answer yet,
+the control plane cannot be reached the last answer is kept for up to ``max_stale`` seconds
+(10); with no answer, or an older one,
 ``FlagUnavailable`` is raised and the caller decides, because the safe default differs: a
 notification may fall back to the legacy path, a ledger write after its cutover must not.
 """
@@ -69,9 +70,12 @@ _UNKNOWN = FlagState("monolith", 0, False)
 class CapabilityFlags:
     """A per-process reader with a short cache; thread-safe."""
 
-    def __init__(self, control_database_url: str, *, ttl: float = 1.0) -> None:
+    def __init__(self, control_database_url: str, *, ttl: float = 1.0, max_stale: float = 10.0) -> None:
         self._url = control_database_url
         self._ttl = ttl
+        # through an outage the last answer is kept this long, no longer: a flip made meanwhile
+        # must not be ignored for ever (a monolith writing legacy postings after the ledger took over)
+        self._max_stale = max_stale
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, FlagState]] = {}
         # the last failed read (time, message): without an answer to keep, the next ttl seconds
@@ -84,18 +88,21 @@ class CapabilityFlags:
             cached = self._cache.get(capability)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
+        usable = cached if cached is not None and now - cached[0] < self._max_stale else None
         failed = self._failed
         if failed is not None and now - failed[0] < self._ttl:
-            if cached is not None:
-                return cached[1]
+            if usable is not None:
+                return usable[1]
             raise FlagUnavailable(self._explain(capability, failed[1]))
         try:
-            with psycopg.connect(self._url, connect_timeout=2, autocommit=True) as conn:
+            # bounded: callers ask inside money transactions, holding a wallet's row lock
+            with psycopg.connect(self._url, connect_timeout=2, autocommit=True,
+                                 options="-c statement_timeout=1000") as conn:
                 row = conn.execute(_READ, (capability,)).fetchone()
         except psycopg.Error as exc:
             self._failed = (now, str(exc).strip())
-            if cached is not None:
-                return cached[1]  # keep acting on the last answer, as the proxy keeps its table
+            if usable is not None:
+                return usable[1]  # keep acting on the last answer for a while, as the proxy does
             raise FlagUnavailable(self._explain(capability, str(exc).strip())) from exc
         self._failed = None
         state = _UNKNOWN if row is None else FlagState(

@@ -50,3 +50,14 @@ def test_a_failed_read_is_not_retried_within_the_ttl() -> None:
         flags.mode_of("ledger.write")
     flags._failed = None  # the ttl has passed
     assert flags.mode_of("ledger.write") == "monolith"
+
+
+def test_the_last_answer_is_kept_through_an_outage_only_up_to_max_stale() -> None:
+    services.declare_capability("notifications.email", reason="test", actor="tester")
+    flags = CapabilityFlags(control_url(), ttl=0, max_stale=60)
+    assert flags.mode_of("notifications.email") == "monolith"
+    flags._url = f"postgresql://nobody@127.0.0.1:{free_port()}/strangler_control"
+    assert flags.mode_of("notifications.email") == "monolith"
+    flags._max_stale = 0  # the answer is now older than the bound: never act on it
+    with pytest.raises(FlagUnavailable):
+        flags.mode_of("notifications.email")
