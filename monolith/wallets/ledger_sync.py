@@ -54,17 +54,60 @@ def posting_of_event(data: dict[str, Any]) -> LedgerPosting:
 
 
 def apply_event(data: dict[str, Any]) -> None:
-    """Mirror one event's posting, in its own transaction, with the wallet row locked."""
+    """Mirror one event's posting, in its own transaction, with the wallet row locked.
+
+    A posting a client made at the ledger (credit, debit, a transfer's legs) is announced here
+    as the monolith's own write would have been: the merchant's webhook and the customer's
+    e-mail, through the same inline hooks, so ``webhooks.delivery`` and
+    ``notifications.email`` decide for it as for any write. Under the correlation id
+    ``ledger:<posting id>``, and only when this call mirrored it: a repeated event announces
+    nothing again. The port's own postings (payouts) are announced by the payout itself.
+    """
+    from acl.django import correlation
     from monolith.common.errors import ApiError
     from monolith.wallets.ledger_port import mirror
-    from monolith.wallets.models import Wallet
+    from monolith.wallets.models import Transaction, Wallet
 
-    with transaction.atomic():
+    posting = posting_of_event(data)
+    with correlation(f"ledger:{posting.transaction_id}"), transaction.atomic():
         wallet = Wallet.objects.select_for_update().filter(pk=int(data["wallet_id"])).first()
         if wallet is None:
             raise ApiError("INTERNAL_ERROR", f"The ledger posted to wallet {data['wallet_id']}, which the "
                            "monolith does not have; nothing was mirrored.", 500)
-        mirror(wallet, posting_of_event(data))
+        fresh = not Transaction.objects.filter(pk=posting.transaction_id).exists()
+        txn = mirror(wallet, posting)
+        if fresh:
+            _announce(wallet, txn)
+
+
+def _announce(wallet: Any, txn: Any) -> None:
+    """The side effects the monolith's own credit, debit or transfer fires (``wallets.services``)."""
+    from monolith.wallets import services
+    from monolith.wallets.models import (
+        TXN_CREDIT,
+        TXN_DEBIT,
+        TXN_TRANSFER_IN,
+        TXN_TRANSFER_OUT,
+        Transaction,
+        Wallet,
+    )
+
+    if txn.txn_type == TXN_CREDIT:
+        services.announce_credit(wallet, txn)
+    elif txn.txn_type == TXN_DEBIT:
+        services.announce_debit(wallet, txn)
+    elif txn.txn_type in (TXN_TRANSFER_OUT, TXN_TRANSFER_IN) and txn.related_wallet_id is not None:
+        # one announcement per transfer, when its second leg arrives (legs come oldest id first)
+        other = (Transaction.objects.filter(
+            wallet_id=txn.related_wallet_id, related_wallet_id=wallet.pk, amount=txn.amount,
+            reference=txn.reference, created_at=txn.created_at,
+            txn_type=TXN_TRANSFER_IN if txn.txn_type == TXN_TRANSFER_OUT else TXN_TRANSFER_OUT)
+            .exclude(pk=txn.pk).order_by("-pk").first())
+        if other is not None:
+            out, into = (txn, other) if txn.txn_type == TXN_TRANSFER_OUT else (other, txn)
+            source = Wallet.objects.get(pk=out.wallet_id)
+            target = Wallet.objects.get(pk=into.wallet_id)
+            services.announce_transfer(source, target, out, into)
 
 
 def sync_once(base_url: str, token: str, *, limit: int = 100,

@@ -138,11 +138,34 @@ def _announce(wallet: Wallet, event: str, data: dict[str, Any], subject: str, bo
     email_on_commit(wallet.user_id, event, subject, body)
 
 
+def announce_credit(wallet: Wallet, txn: Transaction) -> None:
+    """The webhook and e-mail a credit causes (also for one the ledger made: ``ledger_sync``)."""
+    from monolith.wallets.serializers import TransactionSerializer
+
+    _announce(wallet, "wallet.credited", dict(TransactionSerializer(txn).data), "Money added to your wallet",
+              f"{wallet.currency} {format_paise(txn.amount)} was credited to wallet {wallet.pk}.")
+
+
+def announce_debit(wallet: Wallet, txn: Transaction) -> None:
+    from monolith.wallets.serializers import TransactionSerializer
+
+    _announce(wallet, "wallet.debited", dict(TransactionSerializer(txn).data), "Money taken from your wallet",
+              f"{wallet.currency} {format_paise(txn.amount)} was debited from wallet {wallet.pk}.")
+
+
+def announce_transfer(source: Wallet, target: Wallet, out: Transaction, into: Transaction) -> None:
+    from monolith.wallets.serializers import TransactionSerializer
+
+    data = {"debit": TransactionSerializer(out).data, "credit": TransactionSerializer(into).data}
+    fire_on_commit(source.merchant_id, "transfer.completed", data)
+    email_on_commit(source.user_id, "transfer.completed", "Transfer sent",
+                    f"{source.currency} {format_paise(out.amount)} sent to wallet {target.pk}.")
+
+
 def credit(
     merchant: Merchant, wallet_id: int, amount: int, *, reference: str = "",
     description: str = "",
 ) -> Transaction:
-    from monolith.wallets.serializers import TransactionSerializer
 
     with transaction.atomic():
         wallet = wallet_of(merchant, wallet_id, lock=True)
@@ -150,9 +173,7 @@ def credit(
         if refusal:
             raise refusal.error()
         txn = post(wallet, TXN_CREDIT, amount, reference=reference, description=description)
-        _announce(wallet, "wallet.credited", dict(TransactionSerializer(txn).data),
-                  "Money added to your wallet",
-                  f"{wallet.currency} {format_paise(amount)} was credited to wallet {wallet.pk}.")
+        announce_credit(wallet, txn)
         return txn
 
 
@@ -160,7 +181,6 @@ def debit(
     merchant: Merchant, wallet_id: int, amount: int, *, reference: str = "",
     description: str = "",
 ) -> Transaction:
-    from monolith.wallets.serializers import TransactionSerializer
 
     with transaction.atomic():
         wallet = wallet_of(merchant, wallet_id, lock=True)
@@ -168,9 +188,7 @@ def debit(
         if refusal:
             raise refusal.error()
         txn = post(wallet, TXN_DEBIT, amount, reference=reference, description=description)
-        _announce(wallet, "wallet.debited", dict(TransactionSerializer(txn).data),
-                  "Money taken from your wallet",
-                  f"{wallet.currency} {format_paise(amount)} was debited from wallet {wallet.pk}.")
+        announce_debit(wallet, txn)
         return txn
 
 
@@ -179,7 +197,6 @@ def transfer(
     reference: str = "",
 ) -> tuple[Transaction, Transaction]:
     """Move money between two wallets of one merchant; returns (debit, credit) rows."""
-    from monolith.wallets.serializers import TransactionSerializer
 
     if from_wallet_id == to_wallet_id:
         raise ApiError("SAME_WALLET", "from_wallet_id and to_wallet_id must differ.", 400)
@@ -205,8 +222,5 @@ def transfer(
                    description=f"Transfer to wallet {target.pk}", related_wallet=target)
         into = post(target, TXN_TRANSFER_IN, amount, reference=reference,
                     description=f"Transfer from wallet {source.pk}", related_wallet=source)
-        data = {"debit": TransactionSerializer(out).data, "credit": TransactionSerializer(into).data}
-        fire_on_commit(merchant.pk, "transfer.completed", data)
-        email_on_commit(source.user_id, "transfer.completed", "Transfer sent",
-                        f"{source.currency} {format_paise(amount)} sent to wallet {target.pk}.")
+        announce_transfer(source, target, out, into)
         return out, into

@@ -152,14 +152,25 @@ def test_the_ledger_s_own_postings_reach_the_legacy_tables_once(rig: Rig) -> Non
     # earlier tests' postings belong to wallets this test's monolith database no longer has
     rig.ledger.one("WITH a AS (UPDATE ledger_write_event SET synced_at = now() WHERE wallet_id <> %s"
                    " RETURNING 1) SELECT count(*) FROM a", rig.wallet.pk)
+    from monolith.hooks.models import Notification
+
+    def emails() -> list[str]:
+        mine = Notification.objects.filter(user_id=rig.wallet.user_id)
+        return list(mine.values_list("template", flat=True))
+
+    before = emails()
     assert ledger_sync.sync_once(rig.service, token) == 1
     (row,) = rig.legacy(TXN_CREDIT)
     assert (row.pk, row.amount, row.balance_after) == (credited.json()["id"], 5_50, 1005_50)
     assert Wallet.objects.get(pk=rig.wallet.pk).balance == 1005_50
+    # the customer hears of a credit the ledger made as of one the monolith made (inline: the
+    # notifications.email flag is on the monolith here)
+    assert emails() == [*before, "wallet.credited"]
     assert ledger_sync.sync_once(rig.service, token) == 0  # acknowledged: not sent again
     ledger_sync.apply_event(rig.ledger.one(  # a repeated event (crash before the ack) changes nothing
         "SELECT data FROM ledger_write_event WHERE transaction_id = %s", row.pk))
     assert len(rig.legacy(TXN_CREDIT)) == 1 and Wallet.objects.get(pk=rig.wallet.pk).balance == 1005_50
+    assert emails() == [*before, "wallet.credited"]  # and is not told twice
 
 
 def test_the_capability_flag_chooses_the_port_and_an_unreadable_flag_is_not_guessed_after_the_cutover(
