@@ -59,7 +59,9 @@ def _legacy_posting_ids_restart_below_the_ledger_s(
     marker = request.node.get_closest_marker("django_db")
     if marker is None:
         return
-    databases = marker.kwargs.get("databases") or ["default"]
+    databases = marker.kwargs.get("databases")
+    if databases is None:
+        databases = ["default"]
     if databases != "__all__" and "default" not in databases:
         return
     from django.db import DatabaseError, connections

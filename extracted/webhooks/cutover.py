@@ -116,16 +116,18 @@ class Row(Protocol):
 def flag_arbiter(capability: str, mode_of: ModeOf,
                  store: Decisions) -> Callable[[Sequence[Row]], dict[int, SideMode]]:
     """Who delivers each row: the recorded decision of its occurrence, one statement for the
-    whole batch. Where none is recorded: an occurrence of this service's own gets the flag's
-    answer; one the monolith announces is the monolith's (it decides before its commit, so
+    whole batch. Where none is recorded: an occurrence of this service's own is this
+    service's (the monolith never sends it, so nobody else would); one the monolith
+    announces is the monolith's (it decides before its commit, so
     none recorded means it delivered inline: the control plane was down then, or the event
     is history replayed by a backfill)."""
     def arbiter(rows: Sequence[Row]) -> dict[int, SideMode]:
         # a row from before the cutover columns existed has no occurrence: its own then
         occurrence = {r.id: r.occurrence or f"event:delivery-{r.id}" for r in rows}
-        own = {occurrence[r.id]: merchant_key(r.merchant_id) for r in rows if is_own(occurrence[r.id])}
-        legacy: dict[str, SideMode] = {occurrence[r.id]: "monolith" for r in rows
-                                       if not is_own(occurrence[r.id])}
-        modes = decide(mode_of, store, capability, own, by="webhooks-service", fixed=legacy)
+        # this service's own occurrences have no legacy sender at all: always this service's,
+        # whatever the flag (on `monolith` nobody would ever send them)
+        fixed: dict[str, SideMode] = {
+            occurrence[r.id]: "extracted" if is_own(occurrence[r.id]) else "monolith" for r in rows}
+        modes = decide(mode_of, store, capability, {}, by="webhooks-service", fixed=fixed)
         return {r.id: modes[occurrence[r.id]] for r in rows}
     return arbiter

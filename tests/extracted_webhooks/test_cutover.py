@@ -199,8 +199,9 @@ def test_own_occurrences_are_named_by_event_and_announced_ones_by_what_happened(
     assert cutover.is_own("event:e2") and not cutover.is_own("ledger:5")
 
 
-def test_with_the_flag_unreadable_announced_occurrences_are_still_decided_own_ones_wait() -> None:
+def test_with_the_flag_unreadable_every_occurrence_is_still_decided_without_it() -> None:
+    """Announced ones are the monolith's; this service's own are this service's on any flag:
+    the monolith never sends them, so deciding them by the flag would leave them unsent."""
     store = MemoryDecisions()
     assert cutover.flag_arbiter("cap", _down, store)([_claimed(1, "ledger:1")]) == {1: "monolith"}
-    with pytest.raises(DecisionUnavailable):
-        cutover.flag_arbiter("cap", _down, store)([_claimed(2, "event:evt-2")])
+    assert cutover.flag_arbiter("cap", _down, store)([_claimed(2, "event:evt-2")]) == {2: "extracted"}
