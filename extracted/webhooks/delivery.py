@@ -60,6 +60,16 @@ class Sender:
 
     def send(self, url: str, secret: str, body: bytes, headers: dict[str, str],
              timestamp: int) -> Outcome:
+        try:
+            return self._send(url, secret, body, headers, timestamp)
+        except (ValueError, UnicodeError) as exc:
+            # e.g. a non-ASCII path or host http.client cannot put on the wire, a bad port: no
+            # retry can fix the URL, and one bad endpoint must not abort its batch's records
+            return Outcome(AttemptResult(None, f"cannot send to this URL: {type(exc).__name__}: {exc}"[:500],
+                                         permanent=True), None, b"")
+
+    def _send(self, url: str, secret: str, body: bytes, headers: dict[str, str],
+              timestamp: int) -> Outcome:
         parts = urlsplit(url)
         host = parts.hostname or ""
         if parts.scheme not in ("http", "https"):

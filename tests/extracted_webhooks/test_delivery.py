@@ -96,3 +96,17 @@ def test_a_huge_response_body_is_read_only_up_to_the_limit() -> None:
 def test_ipv4_mapped_literals_are_judged_as_ipv4(url: str) -> None:
     outcome = sender(allow=()).send(url, SECRET, BODY, {}, 1)
     assert outcome.result.permanent and "loopback" in outcome.result.error
+
+
+@pytest.mark.parametrize("path", ["/hooks/café", "/hooks/\u00e9t\u00e9"])
+def test_a_url_http_cannot_carry_is_a_permanent_failure_not_a_crash(path: str) -> None:
+    """One merchant's odd endpoint must not abort the batch it was claimed in."""
+    with serving(Receiver()) as r:
+        outcome = sender().send(f"http://127.0.0.1:{r.port}{path}", SECRET, BODY, {}, 1)
+    assert outcome.result.permanent and "cannot send to this URL" in outcome.result.error
+    assert r.count() == 0
+
+
+def test_a_url_with_a_nonsense_port_is_a_permanent_failure() -> None:
+    outcome = sender().send("http://127.0.0.1:99999/hook", SECRET, BODY, {}, 1)
+    assert outcome.result.permanent and "cannot send to this URL" in outcome.result.error
