@@ -50,6 +50,12 @@ UPDATE notifications_notification SET status = 'uncertain',
 """
 
 
+_RENEW = """
+UPDATE notifications_notification SET lease_until = now() + make_interval(secs => %s)
+ WHERE id = ANY(%s) AND status = 'sending'
+"""
+
+
 class Dispatcher:
     batch = 20
     idle_wait = 0.5  # seconds between looks for due records when nothing wakes it
@@ -90,7 +96,13 @@ class Dispatcher:
         conn = self._conn
         conn.execute(_EXPIRE)
         claimed = conn.execute(_CLAIM, (self.lease, self.batch)).fetchall()
+        waiting = [row[0] for row in claimed]
         for row_id, event_id, channel, recipient, subject, body, attempts in claimed:
+            # the lease covers one send, not the batch: renewed for what is still waiting, so a
+            # slow server early in the batch cannot make the later records expire unsent
+            # (another dispatcher would mark them uncertain and nobody would send them)
+            conn.execute(_RENEW, (self.lease, waiting))
+            waiting.remove(row_id)
             message = Message(f"{event_id}.{channel}.{row_id}", channel, recipient, subject, body)
             failure = self._send(message)
             self._record(conn, row_id, attempts, failure)

@@ -126,3 +126,31 @@ def test_smtp_refusals_and_an_unconfirmed_message_are_told_apart(
         assert dispatcher.run_due() == 0  # nothing is due again: the uncertain one stays as it is
         wait_until(lambda: len(server.messages()) >= 1, 15, "the slow server to store the message")
         assert [m["To"] for m in server.messages()] == ["slow@example.com"]  # it did arrive, once
+
+
+def test_a_slow_send_early_in_a_batch_does_not_let_the_later_records_expire_unsent(
+        notifications_db: str) -> None:
+    """Each record's lease is renewed as its turn comes: another dispatcher's expiry sweep in the
+    middle of the batch must find nothing to give up on, and every record goes out once."""
+    import time
+
+    from extracted.notifications.channels import Channel, Message
+
+    sweeper = Dispatcher(notifications_db, {}, FAST_RETRY)
+    sent: list[str] = []
+
+    class Slow(Channel):
+        name = "email"
+
+        def send(self, message: Message) -> None:
+            time.sleep(0.4)
+            if len(sent) == 3:  # the 4th send starts 1.2 s after the claim, past a 1 s lease
+                sweeper.run_due()  # a second dispatcher's sweep (it sends nothing: no channels)
+            sent.append(message.message_id)
+
+    rows = [record(notifications_db, f"ev-slow-{n}") for n in range(4)]
+    dispatcher = Dispatcher(notifications_db, {"email": Slow()}, FAST_RETRY, lease=1.0)
+    dispatcher.batch = 4
+    assert dispatcher.run_due() == 4
+    assert [state(notifications_db, row)[0] for row in rows] == ["sent"] * 4
+    assert len(sent) == 4
