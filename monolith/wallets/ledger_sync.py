@@ -22,10 +22,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import structlog
 from django.db import transaction
 
 if TYPE_CHECKING:
     from monolith.wallets.ledger_port import LedgerPosting
+
+_log = structlog.get_logger("monolith.ledger_sync")
 
 # The monolith's models are imported inside the functions: ``python -m monolith.wallets.ledger_sync``
 # imports this module before ``main`` has set Django up.
@@ -118,11 +121,21 @@ def sync_once(base_url: str, token: str, *, limit: int = 100,
         response = http.get(EVENTS_PATH, params={"limit": limit})
         response.raise_for_status()
         events = response.json()["events"]
+        mirrored = []
         for event in events:
-            apply_event(event["data"])
-        if events:
-            http.post(EVENTS_PATH, json={"ack": [e["transaction_id"] for e in events]}).raise_for_status()
-    return len(events)
+            try:
+                apply_event(event["data"])
+            except Exception as exc:  # one posting it cannot mirror must not stall every later one
+                # not acknowledged: it is offered again next time, and `migrate rollback` waits for
+                # it (drain_sync) and says so; the log names it for the operator
+                _log.error("ledger_sync.mirror_failed", transaction_id=event.get("transaction_id"),
+                           wallet_id=(event.get("data") or {}).get("wallet_id"),
+                           error=f"{type(exc).__name__}: {exc}")
+                continue
+            mirrored.append(event["transaction_id"])
+        if mirrored:
+            http.post(EVENTS_PATH, json={"ack": mirrored}).raise_for_status()
+    return len(mirrored)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
