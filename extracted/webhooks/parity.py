@@ -30,6 +30,7 @@ class LegacySent:
     event: str
     payload: str  # the legacy envelope {"id", "event", "created_at", "data"}
     response_code: int | None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class ServiceWould:
     status: str
     decided_mode: str
     signature: str  # the header a shadowed delivery would have carried ('' otherwise)
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,9 @@ def compare(legacy: Iterable[LegacySent], service: Iterable[ServiceWould]) -> Co
 def load_legacy(monolith_database_url: str, since: datetime) -> list[LegacySent]:
     with psycopg.connect(monolith_database_url) as conn:
         rows = conn.execute(
-            "SELECT d.id, e.url, d.event, d.payload, d.response_code FROM hooks_webhookdelivery d"
-            " JOIN hooks_webhookendpoint e ON e.id = d.endpoint_id WHERE d.created_at >= %s ORDER BY d.id",
+            "SELECT d.id, e.url, d.event, d.payload, d.response_code, d.created_at"
+            " FROM hooks_webhookdelivery d JOIN hooks_webhookendpoint e ON e.id = d.endpoint_id"
+            " WHERE d.created_at >= %s ORDER BY d.id",
             (since,)).fetchall()
     return [LegacySent(*row) for row in rows]
 
@@ -154,6 +157,7 @@ def load_service(webhooks_database_url: str, since: datetime) -> list[ServiceWou
     with psycopg.connect(webhooks_database_url) as conn:
         rows = conn.execute(
             "SELECT d.id, e.url, d.event_name, d.event_id, d.payload, d.status, d.decided_mode,"
-            " d.shadow_signature FROM webhooks_delivery d JOIN webhooks_endpoint e ON e.id = d.endpoint_id"
+            " d.shadow_signature, d.created_at FROM webhooks_delivery d"
+            " JOIN webhooks_endpoint e ON e.id = d.endpoint_id"
             " WHERE d.created_at >= %s ORDER BY d.id", (since,)).fetchall()
     return [ServiceWould(*row) for row in rows]

@@ -100,3 +100,28 @@ def test_the_real_comparisons_read_the_real_schemas(fresh_database: Callable[[st
     finally:
         monkeypatch.undo()
         reset_settings_cache()
+
+
+def test_deliveries_still_in_flight_or_before_the_window_are_not_judged() -> None:
+    """Under live traffic the newest occurrences are on their way to the other side: counting them
+    as missing would fail the gate for ever."""
+    from datetime import UTC, datetime
+
+    from extracted.webhooks.parity import LegacySent, Pair, ServiceWould
+    from strangler.control.shadow.side_effects import judged
+
+    now = datetime.now(UTC)
+    since, until = now - WEEK, now - side_effects.IN_FLIGHT
+
+    def legacy(at: datetime) -> LegacySent:
+        return LegacySent(1, "https://m.example/hook", "wallet.credited", "{}", 200, at)
+
+    def service(at: datetime) -> ServiceWould:
+        return ServiceWould(1, "https://m.example/hook", "wallet.credited", "e", "{}", "shadowed",
+                            "shadow", "", at)
+
+    inside = Pair("ledger:1", "u", legacy(now - timedelta(days=1)), None, ("missing",))
+    in_flight = Pair("ledger:2", "u", legacy(now - timedelta(seconds=5)), None, ("missing",))
+    extra_before = Pair("ledger:3", "u", None, service(since - timedelta(seconds=30)), ("extra",))
+    extra_inside = Pair("ledger:4", "u", None, service(now - timedelta(hours=1)), ("extra",))
+    assert judged([inside, in_flight, extra_before, extra_inside], since, until) == [inside, extra_inside]
