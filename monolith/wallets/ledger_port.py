@@ -36,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import structlog
 from django.db import connection
 
 from monolith.common.errors import ApiError
@@ -44,6 +45,7 @@ from monolith.wallets import services
 from monolith.wallets.models import TXN_PAYOUT, TXN_PAYOUT_REVERSAL, Transaction, Wallet
 
 CAPABILITY = "ledger.write"
+_log = structlog.get_logger("monolith.ledger_port")
 LEDGER_ID_BASE = 10**15  # the ledger's own postings' ids start here (extracted.ledger_query.write_store)
 POSTINGS_PATH = "/internal/v1/wallets/{wallet_id}/postings/"
 _KINDS = {TXN_PAYOUT: "payout", TXN_PAYOUT_REVERSAL: "payout_reversal"}
@@ -137,9 +139,15 @@ class RemoteLedger(LedgerPort):
             raise _unavailable(f"the ledger service did not answer ({type(exc).__name__})") from exc
         answer = _json(response)
         if response.status_code != 201:
-            if 400 <= response.status_code < 500 and answer.get("status") == "error":
+            if response.status_code in (409, 422) and answer.get("status") == "error":
+                # the ledger's refusals the merchant can act on (funds, frozen, key reused), as
+                # the monolith's own would read
                 raise ApiError(str(answer["error_code"]), str(answer["message"]), response.status_code,
                                answer.get("errors") or None)
+            # anything else is this deployment's problem (token, URL, a wallet the ledger lacks),
+            # not the merchant's: said to the operator, a 503 to the client
+            _log.error("ledger_port.refused", status=response.status_code, wallet_id=wallet.pk,
+                       error_code=answer.get("error_code"), message=answer.get("message"))
             raise _unavailable(f"the ledger service answered {response.status_code}")
         if self.after_remote_call is not None:
             self.after_remote_call(answer)
@@ -147,8 +155,10 @@ class RemoteLedger(LedgerPort):
 
 
 def _unavailable(why: str) -> ApiError:
-    return ApiError("LEDGER_UNAVAILABLE", f"The ledger could not be reached: {why}. Nothing was changed "
-                    "here; retry with the same Idempotency-Key.", 503)
+    # "nothing changed" would be untrue: the ledger may have posted before its answer was lost
+    return ApiError("LEDGER_UNAVAILABLE", f"The ledger could not be reached: {why}. The request may or "
+                    "may not have taken effect; retry with the same Idempotency-Key to complete it or "
+                    "to read its outcome.", 503)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
