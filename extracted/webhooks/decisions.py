@@ -88,7 +88,9 @@ class PgDecisions:
     def _conn(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            conn = psycopg.connect(self._url, connect_timeout=self._timeout, autocommit=True)
+            # bounded: the monolith asks inside its write transaction, holding the wallet's row lock
+            conn = psycopg.connect(self._url, connect_timeout=self._timeout, autocommit=True,
+                                   options=f"-c statement_timeout={int(self._timeout * 1000)}")
             if not self._ready:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext('strangler_side_decision'))")
