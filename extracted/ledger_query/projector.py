@@ -30,6 +30,12 @@ def apply(tx: Any, effects: list[d.Effect], committed_at: datetime | None) -> No
 
 def apply_all(tx: Any, effects: Sequence[d.Effect]) -> None:
     """Apply ``effects`` in order, consecutive postings set-based (see the module docstring)."""
+    wallets = sorted({e.wallet_id for e in effects if isinstance(e, d.PostTransaction)})
+    if len(wallets) > 1:
+        # every wallet this batch moves, locked up front in id order, as the write path's
+        # transfers lock theirs: a multi-row UPDATE locks in join order and could deadlock them
+        tx.execute("SELECT 1 FROM ledger_wallet WHERE wallet_id = ANY(%s) ORDER BY wallet_id FOR UPDATE",
+                   (wallets,))
     run: list[d.PostTransaction] = []
     for effect in effects:
         if isinstance(effect, d.PostTransaction):
