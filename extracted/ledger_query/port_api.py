@@ -91,6 +91,9 @@ class PortPostingView(generics.GenericAPIView[Any]):
                 refusal = write_rules.refuse_debit(state, data["amount"])
                 if refusal is not None:
                     raise ApiError(refusal.error_code, refusal.message, refusal.status)
+            else:
+                _require_reversible(wallet_id, write_rules.to_major(-data["amount"], state.currency),
+                                    data["reference"])
             posting = write_rules.post(state, data["kind"], data["amount"], reference=data["reference"],
                                        description=data["description"])
             row, updated_at = apply_posting(posting, request_id)
@@ -103,6 +106,32 @@ class PortPostingView(generics.GenericAPIView[Any]):
 
 
 postings = PortPostingView.as_view()
+
+
+_REVERSIBLE = """
+SELECT (SELECT count(*) FROM ledger_transaction
+         WHERE wallet_id = %(w)s AND kind = 'payout' AND reference = %(ref)s AND amount = %(amount)s),
+       (SELECT count(*) FROM ledger_transaction
+         WHERE wallet_id = %(w)s AND kind = 'payout_reversal' AND reference = %(ref)s)
+"""
+
+
+def _require_reversible(wallet_id: int, amount: Any, reference: str) -> None:
+    """A reversal gives back one payout's debit (``amount``: the debit's, signed, major units):
+    the same wallet, reference and amount, once.
+
+    Without this a reversal could credit money no payout took (a monolith bug, a leaked
+    token). Its Idempotency-Key replay (the same reversal retried) never gets here.
+    """
+    with connections[write_store.alias()].cursor() as cursor:
+        cursor.execute(_REVERSIBLE, {"w": wallet_id, "ref": reference, "amount": amount})
+        debits, reversals = cursor.fetchone()
+    if debits == 0:
+        raise ApiError("VALIDATION_ERROR", f"No payout debit {reference!r} of this amount on wallet "
+                       f"{wallet_id} to reverse; nothing was posted.", 422)
+    if reversals >= debits:
+        raise ApiError("VALIDATION_ERROR", f"Payout debit {reference!r} on wallet {wallet_id} is reversed "
+                       "already; nothing was posted.", 409)
 
 
 # -- the legacy tables' sync: the monolith pulls the write path's events, mirrors them, acks --------

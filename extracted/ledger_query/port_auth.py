@@ -18,4 +18,6 @@ def service_token(secret_key: str) -> str:
 
 
 def is_service_token(sent: str, secret_key: str) -> bool:
-    return hmac.compare_digest(sent.strip(), service_token(secret_key))
+    # bytes: compare_digest refuses non-ASCII str with a TypeError (a 500, not a 401)
+    return hmac.compare_digest(sent.strip().encode("utf-8", "surrogateescape"),
+                               service_token(secret_key).encode())

@@ -195,3 +195,28 @@ def test_the_capability_flag_chooses_the_port_and_an_unreadable_flag_is_not_gues
     with pytest.raises(ApiError) as refused:
         ledger_port.port_for(rig.wallet.pk, unreachable.mode_of)
     assert (refused.value.error_code, refused.value.status_code) == ("LEDGER_UNAVAILABLE", 503)
+
+
+def test_the_port_reverses_only_a_payout_debit_it_holds_and_only_once(rig: Rig) -> None:
+    """A leaked token or a monolith bug must not mint money through a reversal."""
+    import httpx
+
+    url = f"{rig.service}/internal/v1/wallets/{rig.wallet.pk}/postings/"
+    token = service_token(get_settings().secret_key)
+
+    def post(kind: str, amount: str, reference: str, key: str,
+             auth: str | bytes = f"Service {token}") -> httpx.Response:
+        return httpx.post(url, json={"kind": kind, "amount": amount, "reference": reference},
+                          headers={"Authorization": auth, "Idempotency-Key": key})
+
+    nothing = post("payout_reversal", "10.00", "payout:424242", "rev-none")
+    assert nothing.status_code == 422 and "No payout debit" in nothing.json()["message"]
+    assert post("payout", "10.00", "payout:424242", "debit-1").status_code == 201
+    assert post("payout_reversal", "9.00", "payout:424242", "rev-wrong-amount").status_code == 422
+    assert post("payout_reversal", "10.00", "payout:424242", "rev-1").status_code == 201
+    assert post("payout_reversal", "10.00", "payout:424242", "rev-1").status_code == 201  # a replay
+    twice = post("payout_reversal", "10.00", "payout:424242", "rev-2")
+    assert twice.status_code == 409 and "reversed already" in twice.json()["message"]
+    assert rig.ledger_balance() == Decimal("1000.00")  # -10 +10, once
+    odd = post("payout", "1.00", "payout:1", "k", auth="Service t\u00f6ken".encode("latin-1"))
+    assert odd.status_code == 401  # a non-ASCII token is refused, not a crash
