@@ -205,9 +205,9 @@ def test_the_port_reverses_only_a_payout_debit_it_holds_and_only_once(rig: Rig) 
     token = service_token(get_settings().secret_key)
 
     def post(kind: str, amount: str, reference: str, key: str,
-             auth: str | bytes = f"Service {token}") -> httpx.Response:
+             auth: bytes = f"Service {token}".encode()) -> httpx.Response:
         return httpx.post(url, json={"kind": kind, "amount": amount, "reference": reference},
-                          headers={"Authorization": auth, "Idempotency-Key": key})
+                          headers={b"Authorization": auth, b"Idempotency-Key": key.encode()})
 
     nothing = post("payout_reversal", "10.00", "payout:424242", "rev-none")
     assert nothing.status_code == 422 and "No payout debit" in nothing.json()["message"]
