@@ -44,23 +44,33 @@ def build_relay(
     batch_size: int = 2000,
     lanes_per_claim: int = 64,
     metrics: RelayMetrics | None = None,
+    chunk_size: int | None = None,
 ) -> PythonRelay:
     contracts = ContractRegistry(load_contracts())
-    return PythonRelay(
+    relay = PythonRelay(
         PgOutboxStore(database_url, lanes_per_claim),
         KafkaPublisher(bootstrap_servers),
         contracts,
         metrics,
         batch_size,
     )
+    if chunk_size is not None:
+        relay.chunk_size = chunk_size
+    return relay
 
 
 def run_relay(
-    database_url: str, bootstrap_servers: str, batch_size: int = 2000, lanes_per_claim: int = 64
+    database_url: str,
+    bootstrap_servers: str,
+    batch_size: int = 2000,
+    lanes_per_claim: int = 64,
+    chunk_size: int | None = None,
 ) -> None:
     """Blocking; SIGTERM/SIGINT finish the current batch and stop."""
     ensure_topics(bootstrap_servers, event_topics())
-    relay = build_relay(database_url, bootstrap_servers, batch_size, lanes_per_claim, RelayMetrics.create())
+    relay = build_relay(
+        database_url, bootstrap_servers, batch_size, lanes_per_claim, RelayMetrics.create(), chunk_size
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -151,8 +161,9 @@ if __name__ == "__main__":  # `python -m acl.ops relay DB_URL BOOTSTRAP`: what t
     import sys
 
     if len(sys.argv) >= 4 and sys.argv[1] == "relay":
-        run_relay(sys.argv[2], sys.argv[3], *(int(a) for a in sys.argv[4:6]))
+        run_relay(sys.argv[2], sys.argv[3], *(int(a) for a in sys.argv[4:7]))
     else:
         raise SystemExit(
-            "usage: python -m acl.ops relay DATABASE_URL BOOTSTRAP [BATCH_SIZE [LANES_PER_CLAIM]]"
+            "usage: python -m acl.ops relay DATABASE_URL BOOTSTRAP"
+            " [BATCH_SIZE [LANES_PER_CLAIM [CHUNK_SIZE]]]"
         )

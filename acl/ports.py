@@ -50,6 +50,14 @@ class Batch(ABC):
     def complete(self, published: Sequence[int], quarantined: Sequence[QuarantineEntry]) -> None:
         """Mark outbox rows handled and store quarantined changes, atomically."""
 
+    def mark_early(self, published: Sequence[int]) -> None:  # noqa: B027 (optional hook)
+        """Start marking delivered rows while the batch goes on; ``complete`` still gets every id.
+
+        Nothing is visible before ``complete``: the real store updates the rows inside the
+        batch's own transaction, so leaving without ``complete`` undoes it. Called from one
+        thread at a time, never concurrently with ``complete``.
+        """
+
 
 class OutboxStore(ABC):
     @abstractmethod

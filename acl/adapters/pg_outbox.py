@@ -45,19 +45,29 @@ def _pending(origin: str, row: tuple[Any, ...]) -> PendingChange:
     return PendingChange(oid, seq, committed, aggregate, change)
 
 
+_MARK_PUBLISHED = (
+    f"UPDATE {SCHEMA}.outbox SET handled_at = clock_timestamp(), outcome = 'published' WHERE id = ANY(%s)"
+)
+
+
 class _PgBatch(Batch):
     def __init__(self, conn: psycopg.Connection[Any], changes: list[PendingChange]) -> None:
         self.conn = conn
         self.changes = changes
+        self._marked: set[int] = set()
+
+    def mark_early(self, published: Sequence[int]) -> None:
+        """UPDATE inside the claim's transaction (the server works while the relay renders the next
+        chunk); committed by ``complete``, rolled back with the claim otherwise."""
+        if published:
+            self.conn.execute(_MARK_PUBLISHED, (list(published),))
+            self._marked.update(published)
 
     def complete(self, published: Sequence[int], quarantined: Sequence[QuarantineEntry]) -> None:
+        rest = [i for i in published if i not in self._marked]
         with self.conn.cursor() as cur:
-            if published:
-                cur.execute(
-                    f"UPDATE {SCHEMA}.outbox SET handled_at = clock_timestamp(), outcome = 'published'"
-                    " WHERE id = ANY(%s)",
-                    (list(published),),
-                )
+            if rest:
+                cur.execute(_MARK_PUBLISHED, (rest,))
             if quarantined:
                 cur.executemany(
                     f"INSERT INTO {SCHEMA}.quarantine (outbox_id, source_id, table_name, op, before, after,"

@@ -32,24 +32,26 @@ REPO = Path(__file__).resolve().parents[2]
 PAUSE = 30.0  # issue 3 §5: the broker unreachable for 30 s
 
 
-def spawn_relay(db: str, bootstrap: str) -> subprocess.Popen[bytes]:
+def spawn_relay(db: str, bootstrap: str, chunk: int = 500) -> subprocess.Popen[bytes]:
+    """``chunk`` < 200: a batch is marked chunk by chunk inside its transaction, so kills land mid-marking."""
     return subprocess.Popen(
-        [sys.executable, "-m", "acl.ops", "relay", db, bootstrap, "200", "64"],
+        [sys.executable, "-m", "acl.ops", "relay", db, bootstrap, "200", "64", str(chunk)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
+@pytest.mark.parametrize("chunk", [500, 30], ids=["one-chunk", "marked-chunk-by-chunk"])
 def test_relay_killed_repeatedly_mid_batch_loses_nothing_and_keeps_order(
-    legacy_db: str, kafka_bootstrap: str, fresh_database: Callable[[str], str]
+    legacy_db: str, kafka_bootstrap: str, fresh_database: Callable[[str], str], chunk: int
 ) -> None:
     ensure_topics(kafka_bootstrap, event_topics(), partitions=3)
     cid = f"kill9-{uuid.uuid4().hex[:8]}"
     kills = 0
     with Load(legacy_db, cid) as load:
         for _ in range(5):
-            relay = spawn_relay(legacy_db, kafka_bootstrap)
+            relay = spawn_relay(legacy_db, kafka_bootstrap, chunk)
             mark = handled(legacy_db)
             target = mark + 50
             wait_until(lambda: handled(legacy_db) > target, 60, "the relay to make progress")  # noqa: B023
@@ -57,7 +59,7 @@ def test_relay_killed_repeatedly_mid_batch_loses_nothing_and_keeps_order(
             relay.wait(10)
             kills += 1
     assert kills == 5 and not load.errors
-    final = spawn_relay(legacy_db, kafka_bootstrap)
+    final = spawn_relay(legacy_db, kafka_bootstrap, chunk)
     try:
         wait_until(lambda: pending(legacy_db) == 0, 120, "the outbox to drain after the kills")
     finally:

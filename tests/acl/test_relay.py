@@ -5,16 +5,20 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 
 import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
+from acl.adapters.fakes import FakePublisher
 from acl.adapters.kafka_publisher import KafkaPublisher
 from acl.adapters.pg_outbox import PgOutboxStore
 from acl.backfill import backfill
 from acl.contracts import ContractRegistry, load_contracts
 from acl.domain import event_id
+from acl.envelope import OutgoingMessage
+from acl.errors import PublishError
 from acl.metrics import RelayMetrics
 from acl.ops import ensure_topics, event_topics, replay
 from acl.relay import PythonRelay
@@ -221,3 +225,75 @@ def test_replay_republishes_with_the_original_event_ids(
     records = read_topic(kafka_bootstrap, "paystream.wallet", 3, correlation_id=cid)
     assert records[1]["id"] == records[2]["id"] and records[2]["type"] == "paystream.wallet.credited.v1"
     relay.publisher.close()
+
+
+class _FlakyPublisher(FakePublisher):
+    """Our own port's fake, refusing on cue: a whole publish call (``fail_call``, 1-based) raises
+    PublishError, or single events (``refused``, by event id) come back unacknowledged."""
+
+    def __init__(self, fail_call: int | None = None, refused: set[str] | None = None) -> None:
+        super().__init__()
+        self.calls, self.fail_call, self.refused = 0, fail_call, refused or set()
+
+    def publish(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+        self.calls += 1
+        if self.calls == self.fail_call:
+            raise PublishError("broker unreachable (test)")
+        results = [m.event_id not in self.refused for m in messages]
+        self.sent += [m for m, ok in zip(messages, results, strict=True) if ok]
+        return results
+
+
+def _credits_in_chunks(db: str, wallets: int, credits_each: int) -> list[int]:
+    """Fresh wallets with credits interleaved across them, everything else already handled."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE strangler_acl.outbox SET handled_at = now(), outcome = 'published'")
+        m, u = seed_customer(conn)
+        ids = [open_wallet(conn, m, u) for _ in range(wallets)]
+        for _ in range(credits_each):
+            for w in ids:
+                credit(conn, w, 1)
+    return ids
+
+
+def test_a_failed_chunk_rolls_back_the_marks_of_the_chunks_already_delivered(legacy_db: str) -> None:
+    _credits_in_chunks(legacy_db, wallets=3, credits_each=4)  # 3 opened + 12 credited rows
+    before = pending(legacy_db)
+    flaky = _FlakyPublisher(fail_call=3)
+    relay = PythonRelay(PgOutboxStore(legacy_db), flaky, CONTRACTS)
+    relay.chunk_size = 2  # chunks 1 and 2 are delivered and marked early, chunk 3 fails
+    with pytest.raises(PublishError):
+        relay.run_once()
+    assert len(flaky.sent) >= 2 * 2  # (later chunks may have gone out too before the failure was seen)
+    assert pending(legacy_db) == before, "marks of delivered chunks are not visible without complete"
+    again = _FlakyPublisher()
+    relay.publisher = again
+    drain(relay)
+    relay.close()
+    relay.store.close()
+    assert pending(legacy_db) == 0
+    assert {m.event_id for m in flaky.sent} <= {m.event_id for m in again.sent}, "redelivered, same ids"
+
+
+def test_a_refused_event_holds_back_its_wallet_from_then_on_across_chunks(legacy_db: str) -> None:
+    wallets = _credits_in_chunks(legacy_db, wallets=2, credits_each=5)
+    victim = str(wallets[0])
+    probe = _FlakyPublisher()
+    relay = PythonRelay(PgOutboxStore(legacy_db), probe, CONTRACTS)
+    with relay.store.claim(100) as batch:  # what the relay will see, in its order (then given back)
+        order = [p for p in batch.changes if p.aggregate == f"wallet:{victim}"]
+    refused_change = order[3]  # the victim's third credit: in a later chunk than its first ones
+    refused_id = event_id(refused_change.change.source_id, 0)
+    flaky = _FlakyPublisher(refused={refused_id})
+    relay.publisher, relay.chunk_size = flaky, 3
+    with pytest.raises(PublishError):
+        relay.run_once()
+    with psycopg.connect(legacy_db) as conn:
+        left = [r[0] for r in conn.execute(
+            "SELECT id FROM strangler_acl.outbox WHERE handled_at IS NULL ORDER BY id").fetchall()]
+    assert left == [p.outbox_id for p in order[3:]], "the victim's earlier changes marked, none after"
+    relay.publisher = _FlakyPublisher()
+    drain(relay)
+    relay.close()
+    relay.store.close()
+    assert pending(legacy_db) == 0
