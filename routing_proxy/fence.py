@@ -113,7 +113,11 @@ class FenceConfig:
     window: float = 10.0  # seconds after a write during which its client's extracted reads are fenced
     wait: float = 0.3  # longest the extracted service may wait for a write to arrive
     max_clients: int = 50_000  # LRU bound on client identities remembered
-    max_tokens: int = 16  # pending writes remembered per client
+    # pending writes remembered per client; overflowing forces reads to the monolith for a window,
+    # during which nothing can vouch for the tokens, so a client writing faster than
+    # max_tokens per window never gets back (16 did that under the demo's load: ~1-2 writes/s
+    # per key). 64 tokens are ~3 KB of fence header, well under the services' 8 KB field limit
+    max_tokens: int = 64
     write_paths: tuple[str, ...] = PAYSTREAM_LEDGER_WRITES  # writes under these prefixes leave a token
 
     def __post_init__(self) -> None:
