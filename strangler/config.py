@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -279,6 +279,29 @@ class _Reader:
                 f"{schemes[0]}://user:password@db.example.com:5432/name. Unset it to use the "
                 "embedded default."
             )
+        return value
+
+
+class PrefixedReader:
+    """One service's own ``STRANGLER_<SERVICE>_*`` variables: text with a default, bounded numbers.
+
+    ``error`` builds the service's own configuration error from the message."""
+
+    def __init__(self, environ: Mapping[str, str], prefix: str, error: Callable[[str], Exception]) -> None:
+        self.environ, self.prefix, self.error = environ, prefix, error
+
+    def raw(self, name: str, default: str) -> str:
+        return (self.environ.get(self.prefix + name) or "").strip() or default
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        text = self.raw(name, str(default))
+        try:
+            value = float(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:  # also refuses nan
+            raise self.error(f"{self.prefix}{name}={text!r} is not a number from {low} to {high}. "
+                             f"Set one (default {default}) or unset it.")
         return value
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from extracted.webhooks.cutover import CAPABILITY
 from extracted.webhooks.errors import ConfigError
 from extracted.webhooks.ssrf import IPNetwork, parse_allowlist
-from strangler.config import get_settings
+from strangler.config import PrefixedReader, get_settings
 
 PREFIX = "STRANGLER_WEBHOOKS_"
 
@@ -42,19 +42,8 @@ class WebhooksConfig:
     def from_environ(cls, environ: Mapping[str, str]) -> WebhooksConfig:
         base = get_settings()
 
-        def raw(name: str, default: str) -> str:
-            return (environ.get(PREFIX + name) or "").strip() or default
-
-        def number(name: str, default: float, low: float, high: float) -> float:
-            text = raw(name, str(default))
-            try:
-                value = float(text)
-            except ValueError:
-                value = low - 1
-            if not low <= value <= high:
-                raise ConfigError(f"{PREFIX}{name}={text!r} is not a number from {low} to {high}. "
-                                  f"Set one (default {default}) or unset it.")
-            return value
+        reader = PrefixedReader(environ, PREFIX, ConfigError)
+        raw, number = reader.raw, reader.number
 
         try:
             allowed = parse_allowlist(raw("ALLOWED_NETWORKS", ""))

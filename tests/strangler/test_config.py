@@ -94,3 +94,18 @@ def test_production_requires_a_secret_key() -> None:
 def test_password_in_url_is_masked_for_display() -> None:
     assert mask_url_password("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert mask_url_password("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_a_service_s_own_numbers_are_bounded_and_named_when_wrong() -> None:
+    from extracted.notifications.config import NotificationsConfig
+    from extracted.notifications.errors import ConfigError as NotificationsConfigError
+    from extracted.webhooks.config import WebhooksConfig
+    from extracted.webhooks.errors import ConfigError as WebhooksConfigError
+
+    assert NotificationsConfig.from_environ({}).smtp_port == 25
+    assert NotificationsConfig.from_environ({"STRANGLER_NOTIFICATIONS_SMTP_PORT": " 2525 "}).smtp_port == 2525
+    for bad in ("0", "70000", "nan", "lots"):
+        with pytest.raises(NotificationsConfigError, match="STRANGLER_NOTIFICATIONS_SMTP_PORT"):
+            NotificationsConfig.from_environ({"STRANGLER_NOTIFICATIONS_SMTP_PORT": bad})
+    with pytest.raises(WebhooksConfigError, match=r"STRANGLER_WEBHOOKS_MAX_ATTEMPTS=.*is not a number"):
+        WebhooksConfig.from_environ({"STRANGLER_WEBHOOKS_MAX_ATTEMPTS": "-3"})
