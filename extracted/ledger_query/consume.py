@@ -13,8 +13,6 @@ those records after ``FENCE_RETENTION``.
 
 from __future__ import annotations
 
-import argparse
-import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -194,32 +192,19 @@ def build(database_url: str, bootstrap_servers: str, *, group: str = GROUP, max_
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from prometheus_client import start_http_server
-
     from extracted.ledger_query.config import ledger_database_url
-    from strangler.config import get_settings
-    from strangler.logging import configure
+    from extracted.worker import start_worker, stop_on_signals, worker_parser
 
-    parser = argparse.ArgumentParser(prog="python -m extracted.ledger_query.consume",
-                                     description="Apply domain events to the ledger read model.")
+    parser = worker_parser("python -m extracted.ledger_query.consume",
+                           "Apply domain events to the ledger read model.", GROUP)
     parser.add_argument("--database-url", help="ledger database (default STRANGLER_LEDGER_DATABASE_URL)")
-    parser.add_argument("--bootstrap-servers", help="Kafka (default STRANGLER_KAFKA_BOOTSTRAP_SERVERS)")
-    parser.add_argument("--group", default=GROUP)
     parser.add_argument("--max-attempts", type=int, default=3)
-    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics (0: off)")
-    parser.add_argument("--log-format", choices=["console", "json"], default="json")
     args = parser.parse_args(argv)
-    configure(args.log_format)
+    bootstrap = start_worker(args)
     database_url = args.database_url or ledger_database_url()
-    bootstrap = args.bootstrap_servers or get_settings().kafka_bootstrap_servers
-    metrics = ConsumerMetrics.create()
-    if args.metrics_port:
-        start_http_server(args.metrics_port)
     ledger = build(database_url, bootstrap, group=args.group, max_attempts=args.max_attempts,
-                   metrics=metrics, on_batch=StageMetrics().observer(args.group))
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+                   metrics=ConsumerMetrics.create(), on_batch=StageMetrics().observer(args.group))
+    stop = stop_on_signals()
     _log.info("ledger_query.consumer_started", group=args.group, topics=TOPICS)
     ledger.run(stop)
 

@@ -7,8 +7,6 @@ the dispatcher thread sends what is due (``dispatch``). ``build`` is the one wir
 
 from __future__ import annotations
 
-import argparse
-import signal
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -87,33 +85,21 @@ def build(database_url: str, bootstrap_servers: str, decisions: Decisions,
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from prometheus_client import start_http_server
-
     from extracted.notifications.config import get_config
-    from strangler.config import get_settings
-    from strangler.logging import configure
+    from extracted.worker import start_worker, stop_on_signals, worker_parser
 
-    parser = argparse.ArgumentParser(prog="python -m extracted.notifications.consume",
-                                     description="Turn domain events into notifications and send them.")
-    parser.add_argument("--bootstrap-servers", help="Kafka (default STRANGLER_KAFKA_BOOTSTRAP_SERVERS)")
-    parser.add_argument("--group", default=GROUP)
-    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics (0: off)")
-    parser.add_argument("--log-format", choices=["console", "json"], default="json")
+    parser = worker_parser("python -m extracted.notifications.consume",
+                           "Turn domain events into notifications and send them.", GROUP)
     args = parser.parse_args(argv)
-    configure(args.log_format)
+    bootstrap = start_worker(args)
     config = get_config()
-    if args.metrics_port:
-        start_http_server(args.metrics_port)
     smtp = SmtpChannel(config.smtp_host, config.smtp_port, config.smtp_sender, timeout=config.smtp_timeout,
                        starttls=config.smtp_starttls)
     decisions = OwnDecisions() if config.decisions == "own" else LegacyDecisions(config.legacy_database_url)
-    service = build(config.database_url, args.bootstrap_servers or get_settings().kafka_bootstrap_servers,
-                    decisions, channels(smtp, config.outbox_dir),
+    service = build(config.database_url, bootstrap, decisions, channels(smtp, config.outbox_dir),
                     catalogue=load(config.templates_dir, config.fallback_locale), policy=config.retry,
                     group=args.group, metrics=ConsumerMetrics.create())
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     _log.info("notifications.worker_started", group=args.group, topics=TOPICS)
     service.run(stop)
 

@@ -12,9 +12,7 @@ enqueue was lost (crash between commit and enqueue).
 
 from __future__ import annotations
 
-import argparse
 import json
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -293,29 +291,17 @@ def build(database_url: str, bootstrap_servers: str, enqueue: Enqueue, *, group:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from prometheus_client import start_http_server
-
     from extracted.webhooks.config import get_config
-    from strangler.config import get_settings
-    from strangler.logging import configure
+    from extracted.worker import start_worker, stop_on_signals, worker_parser
 
-    parser = argparse.ArgumentParser(prog="python -m extracted.webhooks.consume",
-                                     description="Turn domain events into webhook deliveries.")
-    parser.add_argument("--bootstrap-servers", help="Kafka (default STRANGLER_KAFKA_BOOTSTRAP_SERVERS)")
-    parser.add_argument("--group", default=GROUP)
-    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics (0: off)")
-    parser.add_argument("--log-format", choices=["console", "json"], default="json")
+    parser = worker_parser("python -m extracted.webhooks.consume",
+                           "Turn domain events into webhook deliveries.", GROUP)
     args = parser.parse_args(argv)
-    configure(args.log_format)
+    bootstrap = start_worker(args)
     config = get_config()
-    if args.metrics_port:
-        start_http_server(args.metrics_port)
-    service = build(config.database_url, args.bootstrap_servers or get_settings().kafka_bootstrap_servers,
-                    celery_enqueue(config.broker_url, config.broker_folder), group=args.group,
-                    delivery_attempts=config.max_attempts, metrics=ConsumerMetrics.create())
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    service = build(config.database_url, bootstrap, celery_enqueue(config.broker_url, config.broker_folder),
+                    group=args.group, delivery_attempts=config.max_attempts, metrics=ConsumerMetrics.create())
+    stop = stop_on_signals()
     _log.info("webhooks.consumer_started", group=args.group, topics=TOPICS)
     service.run(stop)
 
