@@ -69,8 +69,8 @@ class RequestHandler:
         # uvloop's loop.time() is cached per iteration (ms); latency needs a finer clock.
         exchange.started = time.perf_counter()
         head = exchange.head
-        decision = exchange.decision = b.router.route(head)
-        exchange.route_key = b.router.last_key
+        decision, exchange.route_key = b.router.route(head)
+        exchange.decision = decision
         # A request that might be sent twice (or copied) must keep its body.
         exchange.body.retain = (decision.shadow or decision.fallback_allowed
                                 or head.method in IDEMPOTENT_METHODS)

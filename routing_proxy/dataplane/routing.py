@@ -18,8 +18,6 @@ class Router:
     def __init__(self, table: RouteTable) -> None:
         self.table = table
         self.traffic = RouteTraffic()  # per-route hits, flushed by the control client
-        # the rule ``route`` matched last (method, path template), read right after it returns
-        self.last_key: tuple[str, str] | None = None
 
     @property
     def version(self) -> int:
@@ -35,7 +33,8 @@ class Router:
         self.table = table
         return True
 
-    def route(self, head: RequestHead) -> Decision:
+    def route(self, head: RequestHead) -> tuple[Decision, tuple[str, str] | None]:
+        """The decision, and the matched rule (method, path template) for the traffic record."""
         table = self.table
         found = match(table, head.method, head.path, head.headers.get("host"), head.headers)
         key = None
@@ -43,10 +42,8 @@ class Router:
             key = sticky_key_value(found.capability.sticky_key, head.headers, found.params,
                                    head.query)
         decision = decide(table, found, head.method, key)
-        if found is not None:
-            self.last_key = (found.rule.method, found.rule.path)
-            self.traffic.hit(found.rule.method, found.rule.path,
-                             monolith=decision.upstream == MONOLITH)
-        else:
-            self.last_key = None
-        return decision
+        if found is None:
+            return decision, None
+        rule = (found.rule.method, found.rule.path)
+        self.traffic.hit(*rule, monolith=decision.upstream == MONOLITH)
+        return decision, rule
