@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import threading
 import time
 from pathlib import Path
@@ -97,6 +98,25 @@ class _Upstream(asyncio.Protocol):
             )
 
 
+def _candidate_main(out: Any) -> None:
+    async def serve() -> None:
+        server = await asyncio.get_running_loop().create_server(_Upstream, "127.0.0.1", 0)
+        out.put(server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    uvloop.run(serve())
+
+
+def start_candidate() -> int:
+    """The candidate stand-in in its own process, as the extracted service is: the copies it
+    answers must not be charged to the proxy's event loop."""
+    context = multiprocessing.get_context("spawn")
+    out: Any = context.Queue()
+    context.Process(target=_candidate_main, args=(out,), name="bench-candidate", daemon=True).start()
+    port: int = out.get(timeout=60)
+    return port
+
+
 def table(mode: Mode) -> RouteTable:
     return RouteTable(
         1, (Capability("ledger", (RouteRule("GET", "/api/v1/wallets/{id}/transactions/"),), mode=mode),)
@@ -110,10 +130,9 @@ def start_stack(kind: str) -> tuple[dict[str, int], ShadowSink, InMemoryObservat
     async def main() -> None:
         loop = asyncio.get_running_loop()
         monolith = await loop.create_server(_Upstream, "127.0.0.1", 0)
-        candidate = await loop.create_server(_Upstream, "127.0.0.1", 0)
         urls = {
-            n: f"http://127.0.0.1:{s.sockets[0].getsockname()[1]}"
-            for n, s in (("monolith", monolith), ("candidate", candidate))
+            "monolith": f"http://127.0.0.1:{monolith.sockets[0].getsockname()[1]}",
+            "candidate": f"http://127.0.0.1:{await asyncio.to_thread(start_candidate)}",
         }
         config = ProxyConfig(
             upstreams={
@@ -145,8 +164,8 @@ def start_stack(kind: str) -> tuple[dict[str, int], ShadowSink, InMemoryObservat
     return out["ports"], out["sink"], out["store"]
 
 
-def latency(requests: int, kind: str) -> dict[str, Any]:
-    ports, sink, store = start_stack(kind)
+def _client_samples(ports: dict[str, int], requests: int) -> dict[str, list[float]]:
+    """The legacy client: one keep-alive connection per proxy, alternating, warm-up excluded."""
     clients = {mode: httpx.Client(base_url=f"http://127.0.0.1:{port}") for mode, port in ports.items()}
     samples: dict[str, list[float]] = {"monolith": [], "shadow": []}
     for i in range(requests + 200):
@@ -155,6 +174,24 @@ def latency(requests: int, kind: str) -> dict[str, Any]:
             clients[mode].get(PATH).raise_for_status()
             if i >= 200:  # warm-up excluded
                 samples[mode].append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _client_process(ports: dict[str, int], requests: int, out: Any) -> None:
+    out.put(_client_samples(ports, requests))
+
+
+def latency(requests: int, kind: str, client_in_process: bool = False) -> dict[str, Any]:
+    ports, sink, store = start_stack(kind)
+    if client_in_process:  # the topology before: the client shares the proxy's GIL
+        samples = _client_samples(ports, requests)
+    else:  # a real client is another process (another machine): it does not share the proxy's GIL
+        context = multiprocessing.get_context("spawn")
+        out: Any = context.Queue()
+        client = context.Process(target=_client_process, args=(ports, requests, out), daemon=True)
+        client.start()
+        samples = out.get(timeout=600)
+        client.join(10)
     if isinstance(sink, ComparatorProcess):
         sink.close(timeout=60)  # the worker finishes what it was given and reports its tally
         observed = sum(v for k, v in sink.worker_counts.items() if k in ("match", "diff"))
@@ -205,9 +242,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000, help="measured requests per mode")
     parser.add_argument("--seconds", type=float, default=3.0, help="CPU seconds per comparator case")
+    parser.add_argument("--kinds", default="in_process,process",
+                        help="comma-separated: in_process (compare in the proxy's process), process (worker)")
+    parser.add_argument("--client-in-process", action="store_true",
+                        help="run the client in the proxy's process (the bench's topology before session 4)")
     args = parser.parse_args()
+    unknown = set(args.kinds.split(",")) - {"in_process", "process"}
+    if unknown:
+        parser.error(f"--kinds: unknown {', '.join(sorted(unknown))}; use in_process and/or process")
     console = Console()
-    lat = {kind: latency(args.requests, kind) for kind in ("in_process", "process")}
+    lat = {kind: latency(args.requests, kind, args.client_in_process) for kind in args.kinds.split(",")}
     thr = throughput(args.seconds)
     result = {
         "primary_latency": lat,

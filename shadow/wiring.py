@@ -32,7 +32,7 @@ class ComparatorOptions:
     secondary_url: str | None = None  # a second monolith instance, for noise cancellation
     effects_database_url: str | None = None  # the monolith's database (its ACL outbox)
     shadow_token: str = "1"  # noqa: S105 - not a secret by default; candidates may require one
-    max_queued: int = 1024
+    max_queued_bytes: int = 1 << 20  # the pipe to the worker; a copy that does not fit is dropped
     max_in_flight: int = 64
 
 
@@ -56,4 +56,4 @@ def build_comparator(options: ComparatorOptions) -> ComparatorProcess:
     effects = OutboxEffects(options.effects_database_url) if options.effects_database_url else None
     spec = WorkerSpec(config, rules, functools.partial(control_plane_store, options.database_url),
                       primary_effects=effects)
-    return ComparatorProcess(spec, max_queued=options.max_queued)
+    return ComparatorProcess(spec, max_queued_bytes=options.max_queued_bytes)

@@ -33,6 +33,8 @@ class ShadowCopy:
     response_body: bytes
     truncated: bool  # a body exceeded shadow_max_body; compare with care
     primary_latency_s: float | None = None  # primary's time to answer, for the latency comparison
+    # a compatibility shim's target on the candidate (``routing_proxy.rewrite``); None: ``target``
+    candidate_target: bytes | None = None
 
 
 class ShadowSink(abc.ABC):
@@ -40,6 +42,11 @@ class ShadowSink(abc.ABC):
 
     @abc.abstractmethod
     async def consume(self, copy: ShadowCopy) -> None: ...
+
+    def consume_now(self, copy: ShadowCopy) -> bool:
+        """A sink that never waits takes the copy here, on the proxy's loop, and returns True;
+        the tee then skips its queue and the task hop. The default takes nothing (False)."""
+        return False
 
 
 class InMemoryShadowSink(ShadowSink):
@@ -69,6 +76,16 @@ class ShadowTee:
 
     def offer(self, copy: ShadowCopy) -> bool:
         """Enqueue without waiting; False (and counted) when the queue is full."""
+        sink = self.sink
+        if sink is not None and self.queue.empty():  # keep the order of copies already queued
+            try:
+                taken = sink.consume_now(copy)
+            except Exception:  # a broken sink must not reach the client's exchange; logged, skipped
+                log.exception("shadow.sink_failed", request_id=copy.request_id)
+                taken = True
+            if taken:
+                self.metrics.shadow_enqueued.inc()
+                return True
         try:
             self.queue.put_nowait(copy)
         except asyncio.QueueFull:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import httpx
 
 from routing_proxy.dataplane.shadow import ShadowCopy
 from shadow.observation import Outcome
 from shadow.sink import SinkConfig
-from shadow.worker import ComparatorProcess, WorkerSpec
+from shadow.worker import ComparatorProcess, DiscardingStore, WorkerSpec
 from tests.routing_proxy.helpers import proxy, run
 from tests.shadow.servers import serve
 from tests.shadow.test_sink_proxy import RULES, TABLE, paystream
@@ -72,3 +73,58 @@ def test_a_dead_worker_drops_copies_at_once_and_counts_them() -> None:
     run(offer)  # returns: consume never waits on a dead worker (run() would fail on a hang)
     comparator.close()
     assert comparator.counts["dropped_worker_down"] == 3 and comparator.counts["forwarded"] == 0
+
+
+def slow_store() -> DiscardingStore:
+    """A store that takes a while to open: the worker reads no copy meanwhile, so the pipe fills."""
+    time.sleep(2.0)
+    return DiscardingStore()
+
+
+def _big_copy(request_id: str) -> ShadowCopy:
+    body = b'{"pad": "' + b"x" * 10000 + b'"}'
+    return ShadowCopy(request_id, "wallets", "GET", b"/api/v1/wallets/1/", (), b"", 200, (), body, False)
+
+
+def _slow_comparator() -> ComparatorProcess:
+    spec = WorkerSpec(SinkConfig("http://127.0.0.1:9"), RULES, store_factory=slow_store, report=True)
+    return ComparatorProcess(spec, max_queued_bytes=16384)
+
+
+def test_a_full_pipe_drops_copies_without_waiting_and_never_tears_one() -> None:
+    """A four-page pipe holds one ~10 KB copy and part of the next:
+    the rest of a torn frame is written when the pipe drains; copies meanwhile are dropped and
+    counted; every forwarded copy is compared, intact, without close() having to push it."""
+    comparator = _slow_comparator()
+    assert comparator.capacity == 16384
+
+    async def offer() -> None:
+        for i in range(30):
+            await comparator.consume(_big_copy(f"r{i}"))  # returns at once: run() fails on a hang
+        async with asyncio.timeout(60):  # the loop's writer finishes the torn frame once the worker reads
+            while len(comparator.observations) < comparator.counts["forwarded"]:
+                comparator.collect()
+                await asyncio.sleep(0.05)
+
+    try:
+        run(offer, timeout=90)
+    finally:
+        comparator.close()
+    forwarded, dropped = comparator.counts["forwarded"], comparator.counts["dropped_queue_full"]
+    assert forwarded + dropped == 30 and dropped > 0 and forwarded >= 2
+    assert sorted(o.request_id for o in comparator.observations) == sorted(f"r{i}" for i in range(forwarded))
+    assert sum(comparator.worker_counts.values()) == forwarded  # nothing torn: each frame decoded whole
+
+
+def test_close_writes_the_rest_of_a_torn_copy_when_no_loop_is_left_to_do_it() -> None:
+    comparator = _slow_comparator()
+
+    async def offer() -> None:
+        for i in range(3):
+            await comparator.consume(_big_copy(f"r{i}"))
+
+    run(offer)  # the loop ends with the second copy half written
+    assert comparator._pending
+    comparator.close(60)
+    assert sorted(o.request_id for o in comparator.observations) == ["r0", "r1"]
+    assert comparator.counts["dropped_queue_full"] == 1
