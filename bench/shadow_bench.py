@@ -1,16 +1,19 @@
 """Benchmark shadow mode: primary latency with and without shadowing, and comparator throughput.
 
 1. Primary latency. One event loop (a background thread) runs a monolith stand-in
-   and a candidate stand-in (asyncio HTTP servers answering a realistic ~3 KB JSON
-   page) and two proxy instances: one with the capability in monolith mode, one in
-   shadow mode with a CandidateSink (in-memory store) copying every request. The
-   client (main thread, one keep-alive connection per proxy) alternates requests
-   between the two, so drift hits both equally. Ratio = shadow / monolith per percentile.
-   Two phases in one invocation, each with fresh proxies: ``in_process`` (the
-   CandidateSink compares in the proxy's process: the design before) and
+   (an asyncio HTTP server answering a realistic ~3 KB JSON page) and two proxy
+   instances: one with the capability in monolith mode, one in shadow mode copying
+   every request. The candidate stand-in (the same server) runs in its own process,
+   as the extracted service does. The client runs in its own process too, as real
+   clients do (one keep-alive connection per proxy) and alternates requests between
+   the two proxies, so drift hits both equally. Ratio = shadow / monolith per
+   percentile. ``--client-in-process`` puts the client back in the proxy's process
+   (the topology before session 4), where it competes with the proxy for one GIL.
+   Two phases in one invocation (``--kinds``), each with fresh proxies: ``in_process``
+   (the CandidateSink compares in the proxy's process: the design before) and
    ``process`` (ComparatorProcess: the proxy forwards copies to a worker process).
-   Honest caveat: everything shares one machine (and the upstream stand-ins share
-   the proxies' loop); the worker process competes for the same cores.
+   Honest caveat: everything shares one machine; the worker and the candidate
+   compete with the proxy for the same cores.
 2. Comparator throughput: ``compare()`` on realistic bodies (20 transactions, noise
    fields ignored by rules) on one core; matching and one-field-differing pairs;
    ``before`` is whole-document deepdiff (``shadow.diff_reference``), ``after`` the
