@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from extracted.notifications.compare import compare
 from extracted.notifications.config import get_config
+from strangler.cli.argtypes import positive_float
 
 
 class Command(BaseCommand):
@@ -16,11 +17,12 @@ class Command(BaseCommand):
             "per correlation id; prints matches and every difference.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--hours", type=float, default=24.0, help="look back this far (default 24)")
+        parser.add_argument("--hours", type=positive_float, default=24.0,
+                            help="look back this far (default 24)")
         parser.add_argument("--legacy-database-url",
                             help="the monolith's (default STRANGLER_MONOLITH_DATABASE_URL)")
         parser.add_argument("--fail-on-difference", action="store_true",
-                            help="exit non-zero on any difference")
+                            help="exit non-zero on any difference, or when nothing was compared")
 
     def handle(self, *args: Any, **options: Any) -> None:
         config = get_config()
@@ -35,5 +37,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"    {line}")
         self.stdout.write(f"{len(results) - len(differing)} match, {len(differing)} differ "
                           f"(of {len(results)} shadowed notifications)")
-        if differing and options["fail_on_difference"]:
+        if not options["fail_on_difference"]:
+            return
+        if differing:
             raise CommandError(f"{len(differing)} shadowed notification(s) differ from the monolith's")
+        if not results:  # no evidence is not parity
+            raise CommandError(f"nothing was compared in the last {options['hours']:g} h: is "
+                               "notifications.email in shadow mode, and have customers been notified since?")

@@ -2,7 +2,8 @@
 
 Prints, per occurrence and endpoint, what the monolith's inline path delivered against what
 this service would have delivered (shadow mode), then the totals. Exit code 1 with
-``--fail-on-difference`` when any pair differs (CI, or a gate's evidence).
+``--fail-on-difference`` when any pair differs, or when there was nothing to compare (no
+evidence is not parity), for CI or a gate's evidence.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from extracted.webhooks import parity
 from extracted.webhooks.config import get_config
+from strangler.cli.argtypes import non_negative_int, positive_float
 
 
 class Command(BaseCommand):
@@ -25,16 +27,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--monolith-database-url", help="default: STRANGLER_MONOLITH_DATABASE_URL")
-        parser.add_argument("--minutes", type=float, default=60.0, help="look back this far (default 60)")
-        parser.add_argument("--show", type=int, default=50, help="rows of differences to print")
+        parser.add_argument("--minutes", type=positive_float, default=60.0,
+                            help="look back this far (default 60)")
+        parser.add_argument("--show", type=non_negative_int, default=50, help="rows of differences to print")
         parser.add_argument("--all", action="store_true", help="print matching pairs too")
-        parser.add_argument("--fail-on-difference", action="store_true")
+        parser.add_argument("--fail-on-difference", action="store_true",
+                            help="exit 1 on any difference, or when nothing was compared")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from strangler.config import get_settings
 
-        if options["minutes"] <= 0:
-            raise CommandError("--minutes must be positive; nothing was compared.")
         since = timezone.now() - timedelta(minutes=options["minutes"])
         monolith = options["monolith_database_url"] or get_settings().monolith_database_url
         try:
@@ -55,5 +57,8 @@ class Command(BaseCommand):
                       f"the service (no legacy counterpart), {len(result.unreadable)} unreadable")
         for line in result.unreadable[:10]:
             console.print(f"[yellow]{line}[/]")
-        if options["fail_on_difference"] and result.differing:
+        if options["fail_on_difference"] and (result.differing or not result.pairs):
+            if not result.pairs:  # no evidence is not parity
+                console.print(f"[red]nothing was compared in the last {options['minutes']:g} min:[/] is "
+                              "webhooks.delivery in shadow mode, and have merchants' events happened since?")
             raise SystemExit(1)
