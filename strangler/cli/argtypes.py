@@ -22,7 +22,7 @@ def positive_float(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 < value < math.inf:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+        raise argparse.ArgumentTypeError(f"{text} must be above 0, and finite")
     return value
 
 
