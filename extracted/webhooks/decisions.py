@@ -60,10 +60,17 @@ def decide(mode_of: ModeOf, store: Decisions, capability: str, occurrences: Mapp
     occurrences proposed with a given mode instead. Raises ``DecisionUnavailable`` if it cannot tell."""
     if not occurrences and not fixed:
         return {}
+    # The flag is read once per key: occurrences of one event share a key, and a cache refresh
+    # between two reads could split them (one legacy, one extracted), and the event's legacy
+    # path, which delivers all of its occurrences or none, would then send one twice.
+    by_key: dict[str, SideMode] = {}
     try:
-        proposals = {occ: mode_of(capability, key) for occ, key in occurrences.items()}
+        for key in occurrences.values():
+            if key not in by_key:
+                by_key[key] = mode_of(capability, key)
     except FlagUnavailable as exc:
         raise DecisionUnavailable(str(exc)) from exc
+    proposals = {occ: by_key[key] for occ, key in occurrences.items()}
     return store.record(capability, {**proposals, **(fixed or {})}, by)
 
 

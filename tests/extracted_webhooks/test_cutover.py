@@ -205,3 +205,19 @@ def test_with_the_flag_unreadable_every_occurrence_is_still_decided_without_it()
     store = MemoryDecisions()
     assert cutover.flag_arbiter("cap", _down, store)([_claimed(1, "ledger:1")]) == {1: "monolith"}
     assert cutover.flag_arbiter("cap", _down, store)([_claimed(2, "event:evt-2")]) == {2: "extracted"}
+
+
+def test_a_transfer_s_two_occurrences_get_one_answer_even_if_the_flag_changes_between_reads() -> None:
+    """A cache refresh between two reads of the flag must not split one event's occurrences: the
+    legacy path delivers an event whole or not at all, so a split would send one leg twice."""
+    answers: list[SideMode] = ["monolith", "extracted"]
+
+    def refreshing(capability: str, key: str | None = None) -> SideMode:
+        return answers.pop(0)  # the second read sees the flip
+
+    occurrences = dict.fromkeys(cutover.legacy_occurrences("transfer.completed",
+                                                           {"debit": {"id": 10}, "credit": {"id": 11}}),
+                                "merchant:3")
+    modes = decide(refreshing, MemoryDecisions(), "webhooks.delivery", occurrences, by="monolith")
+    assert modes == {"ledger:10": "monolith", "ledger:11": "monolith"}
+    assert answers == ["extracted"]  # one read for the one key
