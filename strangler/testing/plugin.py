@@ -10,6 +10,7 @@ the end. pytest-django then creates its ``test_*`` databases on it.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -24,6 +25,11 @@ _server = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global _server
+    # A run stopped with SIGTERM (a CI timeout, `timeout`, `kill`) tears down like Ctrl-C: the
+    # fixtures stop the stacks they started (Tansu, gunicorns, Celery workers, PostgreSQL)
+    # instead of leaving them running with the ports and cores they hold.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     if os.environ.get("STRANGLER_MONOLITH_DATABASE_URL"):
         return
     if hasattr(config, "workerinput"):  # an xdist worker: the controller started it
