@@ -1,13 +1,15 @@
 """Ledger query service vs the monolith on the balance and history endpoints, and event-to-visible lag.
 
     python bench/ledger_query_bench.py [--transactions 50000] [--duration 10] [--lag-seconds 10]
+        [--skip-lag | --skip-read-path] [--rounds 1] [--warmup 2] [--profile DIR]
 
 One command, one run. Starts the local stack on free ports under a temporary
 STRANGLER_HOME (embedded PostgreSQL, Tansu, the ACL relay, the monolith under
 gunicorn), seeds the monolith *with capture installed* so the seeded history reaches
 the ledger as events, then starts the ledger consumer and the ledger service under
-gunicorn with the monolith's worker/thread counts, and waits until the ledger has
-caught up. Same data on both sides.
+gunicorn with the monolith's own gunicorn command line (workers, threads, worker class,
+keep-alive, timeouts, access log), and waits until the ledger has caught up. Same data
+on both sides.
 
 1. Read path: for each of balance and history, at 8 and 32 concurrent clients, GET
    requests with the owning merchant's API key on random seeded wallets, against the
@@ -15,7 +17,10 @@ caught up. Same data on both sides.
    ledger/monolith (goal >= 2x with a lower p95). Also each service's own CPU per
    request (gunicorn master + workers, from /proc): unlike req/s it does not depend
    on whether the one-process load generator or another tenant of the host is the
-   bottleneck. Database CPU is not in it.
+   bottleneck. Database CPU is not in it. Before timing, a few requests check that the
+   ledger side is the ledger (its sync-lag header) and that both sides answer the same,
+   then both sides are warmed up (``--warmup``). ``--rounds N`` repeats each cell with
+   the sides' order alternating; ``--profile DIR`` records both sides with py-spy.
 2. Lag: credits written as the monolith writes them (lock wallet, save wallet, insert
    ledger row; one transaction each) at a paced ~1,000 events/s; a poller on the
    ledger database notes when each row becomes visible (what the API would serve).
@@ -39,16 +44,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import multiprocessing
 import os
 import random
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +72,10 @@ from strangler.stack.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS = {"balance": "/api/v1/wallets/{}/balance/", "history": "/api/v1/wallets/{}/transactions/"}
-
+MONOLITH_APP = "monolith.wsgi:application"
+LEDGER_APP = "extracted.ledger_query.wsgi:application"
+LEDGER_SETTINGS = "extracted.ledger_query.settings"
+LAG_HEADER = "X-Ledger-Sync-Lag"  # extracted.ledger_query.sync.LAG_HEADER: only the ledger sends it
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -97,6 +110,7 @@ async def _load(
     return {
         "requests": len(latencies),
         "errors": errors,
+        "seconds": elapsed,
         "req_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "p95_ms": round(percentile(latencies, 95) * 1000, 2),
@@ -135,9 +149,163 @@ def _wrk_load(base: str, template: str, targets: list[tuple[str, int]], clients:
         os.unlink(script.name)
     found = json.loads(out.split("WRKJSON ", 1)[1].splitlines()[0])
     seconds = found["duration_us"] / 1e6
-    return {"requests": found["requests"], "errors": found["errors"],
+    return {"requests": found["requests"], "errors": found["errors"], "seconds": seconds,
             "req_per_s": round(found["requests"] / seconds, 1),
             "p50_ms": round(found["p50_us"] / 1000, 2), "p95_ms": round(found["p95_us"] / 1000, 2)}
+
+
+def same_gunicorn(monolith_argv: list[str], app: str, bind: str) -> list[str]:
+    """The monolith's gunicorn command line serving ``app`` on ``bind``: workers, threads, worker
+    class, keep-alive, timeouts and access log stay the same, so neither side is favoured."""
+    if MONOLITH_APP not in monolith_argv or "--bind" not in monolith_argv:
+        raise SystemExit(f"the stack's monolith command line changed shape: {monolith_argv}")
+    argv = [app if a == MONOLITH_APP else a for a in monolith_argv]
+    argv[argv.index("--bind") + 1] = bind
+    return argv
+
+
+def check_sides(monolith_url: str, ledger_url: str, targets: list[tuple[str, int]], sample: int = 5) -> int:
+    """Before timing anything: the ledger side is the ledger (it sends the sync-lag header, the
+    monolith does not) and both answer the same for the same requests (same data).
+
+    The balance's ``updated_at`` is left out: for history that reached the ledger without the
+    wallet's own timestamp (the seed's) the ledger shows the last posting's time
+    (``projector._post``), the monolith the seed's final balance update. Returns the number of
+    requests compared; exits with the first difference.
+    """
+    compared = 0
+    with httpx.Client(timeout=30) as http:
+        for key, wallet in random.Random(11).sample(targets, min(sample, len(targets))):
+            for template in ENDPOINTS.values():
+                path = template.format(wallet)
+                got = {}
+                for side, base in (("monolith", monolith_url), ("ledger", ledger_url)):
+                    r = http.get(base + path, headers={"Authorization": f"Api-Key {key}"})
+                    # history pages link to the next page with the server's own address
+                    body = json.loads(r.content.replace(base.encode(), b"<base>"))
+                    if "balance" in body:
+                        body.pop("updated_at", None)
+                    got[side] = (r.status_code, body, LAG_HEADER in r.headers)
+                if not got["ledger"][2] or got["monolith"][2]:
+                    raise SystemExit(f"GET {path}: {LAG_HEADER} sent by the monolith: {got['monolith'][2]}, "
+                                     f"by the ledger: {got['ledger'][2]}; is each side the service it names?")
+                if got["ledger"][:2] != got["monolith"][:2]:
+                    raise SystemExit(f"GET {path}: the sides differ (same data?): "
+                                     f"monolith {got['monolith'][:2]!r} vs ledger {got['ledger'][:2]!r}")
+                if got["ledger"][0] != 200:
+                    raise SystemExit(f"GET {path}: {got['ledger'][0]} on both sides; the targets are wrong")
+                compared += 1
+    return compared
+
+
+@dataclass
+class _SideTotals:
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    p95s: list[float] = field(default_factory=list)
+
+
+def measure_cell(endpoint: str, clients: int, servers: dict[str, tuple[str, int]],
+                 load: Callable[[str], dict[str, Any]], rounds: int,
+                 profiler: Profiler | None = None) -> dict[str, Any]:
+    """One endpoint x clients cell: each side under the same load, ``rounds`` times, the order
+    alternating (monolith first, then ledger first, ...) so a burst of a neighbour's load on a
+    shared host does not always land on the same side. Per side: req/s over all rounds, the
+    median of the rounds' p95 and the server's CPU per request (gunicorn master + workers, from
+    /proc: client-independent); the ratios are ledger / monolith of those."""
+    totals = {side: _SideTotals() for side in servers}
+    order = list(servers)
+    for n in range(rounds):
+        for side in order if n % 2 == 0 else order[::-1]:
+            url, pid = servers[side]
+            spy = profiler.start(pid, f"{side}_{endpoint}_{clients}_{n + 1}") if profiler else None
+            cpu_before = server_cpu_seconds(pid)
+            result = load(url)
+            cpu = server_cpu_seconds(pid) - cpu_before
+            if profiler is not None and spy is not None:
+                profiler.stop(spy)
+            t = totals[side]
+            t.requests += result["requests"]
+            t.errors += result["errors"]
+            t.seconds += result["seconds"]
+            t.cpu += cpu
+            t.p95s.append(result["p95_ms"])
+    row: dict[str, Any] = {"endpoint": endpoint, "clients": clients}
+    for side, t in totals.items():
+        row[f"{side}_errors"] = t.errors
+        row[f"{side}_req_per_s"] = round(t.requests / t.seconds, 1) if t.seconds else 0.0
+        row[f"{side}_p95_ms"] = round(statistics.median(t.p95s), 2)
+        row[f"{side}_cpu_ms_per_req"] = round(t.cpu * 1000 / max(1, t.requests), 2)
+    row["rps_ratio"] = round(row["ledger_req_per_s"] / row["monolith_req_per_s"], 2)
+    row["p95_ratio"] = round(row["ledger_p95_ms"] / row["monolith_p95_ms"], 2)
+    row["cpu_ratio"] = round(row["ledger_cpu_ms_per_req"] / row["monolith_cpu_ms_per_req"], 2)
+    return row
+
+
+_PLUMBING = ("threading.py", "concurrent/futures/", "gunicorn/arbiter.py", "gunicorn/app/", "<frozen runpy>",
+             "gunicorn/__main__.py")
+
+
+class Profiler:
+    """``--profile DIR``: py-spy on a server's process tree during each load window.
+
+    Samples only threads holding the GIL (``--gil``: Python's own CPU, not waits on sockets or
+    the database), 100 Hz, without pausing the process. Writes py-spy's raw collapsed stacks
+    per window and a summary: each function's share of the samples (inclusive and self).
+    The sampler costs CPU of its own: profiled runs are for finding where time goes, not for
+    the table.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+        if found is None:
+            raise SystemExit("--profile needs py-spy (pip install py-spy) on PATH or beside this Python")
+        self.exe, self.out_dir = found, out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self, pid: int, name: str) -> tuple[subprocess.Popen[bytes], Path]:
+        raw = self.out_dir / f"{name}.txt"
+        proc = subprocess.Popen([self.exe, "record", "--pid", str(pid), "--subprocesses", "--gil",
+                                 "--nonblocking", "--rate", "100", "--format", "raw", "-o", str(raw)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # attached to the master and its workers before the load starts
+        return proc, raw
+
+    def stop(self, spy: tuple[subprocess.Popen[bytes], Path]) -> None:
+        proc, raw = spy
+        proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        proc.wait(timeout=60)
+        if raw.exists():
+            raw.with_suffix(".summary.txt").write_text(summarise_profile(raw.read_text()))
+
+
+def summarise_profile(raw: str, top: int = 40) -> str:
+    """Function-level shares of py-spy raw (collapsed) stacks, plumbing frames left out."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") and ":" in f else f for f in stack.split(";")
+                  if not f.startswith(("process ", "thread "))]
+        frames = [f for f in frames if not any(p in f for p in _PLUMBING)]
+        if not frames:
+            continue
+        total += n
+        for f in set(frames):
+            inclusive[f] = inclusive.get(f, 0) + n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+    lines = [f"{total} samples (GIL held)"]
+    for title, counts in (("inclusive", inclusive), ("self", own)):
+        lines.append(f"-- {title}")
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+        lines += [f"{100 * v / total:5.1f}% {k}" for k, v in ranked]
+    return "\n".join(lines) + "\n"
 
 
 def server_cpu_seconds(pid: int) -> float:
@@ -448,10 +616,30 @@ def main() -> int:
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
                         help="read-path load generator: wrk when installed (auto), else the Python one")
     parser.add_argument("--skip-lag", action="store_true", help="measure the read path only")
+    parser.add_argument("--warmup", type=float, default=2.0,
+                        help="read path: seconds of unmeasured load per side and endpoint first (0: none)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="read path: measure each cell this many times per side, alternating which "
+                             "side goes first (each round --duration seconds)")
+    parser.add_argument("--profile", metavar="DIR", default=None,
+                        help="read path: record each side with py-spy during each window into DIR "
+                             "(raw stacks and a summary per window); numbers of such a run are not "
+                             "for the table")
     parser.add_argument("--vacuum-after-seed", action="store_true",
                         help="VACUUM the outbox once the seed is relayed, before measuring the lag")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ledger_query.json"))
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, not {args.rounds}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must not be negative, not {args.warmup:g}")
+    if args.duration <= 0:
+        parser.error(f"--duration must be positive, not {args.duration:g}")
+    try:
+        if not all(int(c) > 0 for c in args.clients.split(",")):
+            raise ValueError
+    except ValueError:
+        parser.error(f"--clients must be positive integers separated by commas, not {args.clients!r}")
 
     home = Path(tempfile.mkdtemp(prefix="strangler-ledger-bench-"))
     os.environ.pop("DJANGO_SETTINGS_MODULE", None)
@@ -488,7 +676,11 @@ def main() -> int:
         )
         # row triggers on: the seeded history flows through capture and the relay as events
         seeded = run_seed(args.transactions, args.merchants, 42, reset=True, capture_history=True)
-        env = {"STRANGLER_HOME": str(home)}
+        # The stack's children default to the monolith's settings: the ledger's must be named, or
+        # its WSGI entry point would serve the monolith (every read-path run before session 4 did).
+        env = {"STRANGLER_HOME": str(home), "DJANGO_SETTINGS_MODULE": LEDGER_SETTINGS}
+        monolith_argv = next(p.argv for p in stack.processes if p.name == "monolith")
+        ledger_argv = same_gunicorn(monolith_argv, LEDGER_APP, f"127.0.0.1:{ledger_port}")
         for process, description in (
             (
                 ManagedProcess(
@@ -504,27 +696,12 @@ def main() -> int:
             (
                 ManagedProcess(
                     "ledger",
-                    [
-                        sys.executable,
-                        "-m",
-                        "gunicorn",
-                        "extracted.ledger_query.wsgi:application",
-                        "--bind",
-                        f"127.0.0.1:{ledger_port}",
-                        "--workers",
-                        str(settings.monolith_workers),
-                        "--threads",
-                        str(settings.monolith_threads),
-                        "--worker-class",
-                        "gthread",
-                        "--keep-alive",
-                        "5",
-                    ],
+                    ledger_argv,
                     settings.log_dir / "ledger.log",
                     _http_ok(f"{ledger_url}/readyz"),
                     env,
                 ),
-                f"ledger query service on {ledger_url}",
+                f"ledger query service on {ledger_url}, gunicorn options as the monolith's",
             ),
         ):
             stack._spawn(process, description)
@@ -545,33 +722,32 @@ def main() -> int:
         targets = [(key_of[m], w) for w, m in owners]
         use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
         say(f"read-path load from {'wrk' if use_wrk else 'the Python client'}")
+        if not args.skip_read_path:
+            n = check_sides(settings.monolith_url, ledger_url, targets)
+            say(f"checked {n} requests: the ledger side is the ledger, both sides answer the same")
+        profiler = Profiler(Path(args.profile)) if args.profile else None
+        servers = {"monolith": (settings.monolith_url, pids["monolith"]),
+                   "ledger": (ledger_url, pids["ledger"])}
+        clients_list = [int(c) for c in args.clients.split(",")]
+
+        def load(url: str, template: str, clients: int, seconds: float) -> dict[str, Any]:
+            if use_wrk:
+                return _wrk_load(url, template, targets, clients, seconds)
+            return asyncio.run(_load(url, template, targets, clients, seconds))
+
+        if args.warmup > 0 and not args.skip_read_path:
+            # not measured: every worker thread opens its connections and every worker process
+            # imports its URLconf (and the modules it names) on its first request
+            for template in ENDPOINTS.values():
+                for url, _ in servers.values():
+                    load(url, template, max(clients_list), args.warmup)
+            say(f"warmed up both sides for {args.warmup:g}s per endpoint")
         for endpoint, template in [] if args.skip_read_path else ENDPOINTS.items():
-            for clients in (int(c) for c in args.clients.split(",")):
-                sides = {}
-                for side, url, pid in (("monolith", settings.monolith_url, pids["monolith"]),
-                                       ("ledger", ledger_url, pids["ledger"])):
-                    cpu_before = server_cpu_seconds(pid)
-                    if use_wrk:
-                        sides[side] = _wrk_load(url, template, targets, clients, args.duration)
-                    else:
-                        sides[side] = asyncio.run(_load(url, template, targets, clients, args.duration))
-                    # client-independent: what one request costs the service's processes
-                    cpu = server_cpu_seconds(pid) - cpu_before
-                    sides[side]["cpu_ms_per_req"] = round(cpu * 1000 / max(1, sides[side]["requests"]), 2)
-                rows.append(
-                    {
-                        "endpoint": endpoint,
-                        "clients": clients,
-                        **{
-                            f"{side}_{k}": v
-                            for side, r in sides.items()
-                            for k, v in r.items()
-                            if k in ("req_per_s", "p95_ms", "errors", "cpu_ms_per_req")
-                        },
-                        "rps_ratio": round(sides["ledger"]["req_per_s"] / sides["monolith"]["req_per_s"], 2),
-                        "p95_ratio": round(sides["ledger"]["p95_ms"] / sides["monolith"]["p95_ms"], 2),
-                    }
-                )
+            for clients in clients_list:
+                rows.append(measure_cell(
+                    endpoint, clients, servers,
+                    functools.partial(load, template=template, clients=clients, seconds=args.duration),
+                    args.rounds, profiler))
         if stack.postgres is not None:
             pids["postgres"] = int((stack.postgres.data_dir / "postmaster.pid").read_text().split()[0])
         watched = ("relay", "kafka", "consumer", "postgres")
@@ -608,9 +784,12 @@ def main() -> int:
                 "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
                 "transactions": args.transactions,
                 "duration_s": args.duration,
+                "rounds": args.rounds,
+                "warmup_s": args.warmup,
                 "cpu_count": os.cpu_count(),
                 "note": "one run on a shared, noisy machine; client, servers and databases on the same host",
                 "catch_up_after_seed_s": round(caught_up_s, 1),
+                "gunicorn": {"monolith": monolith_argv[2:], "ledger": ledger_argv[2:]},
                 "read_path": rows,
                 "lag": lag,
                 "lag_runs": lags,
