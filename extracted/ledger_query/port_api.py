@@ -16,6 +16,13 @@ first attempt, and a retry after a crash reserves another. The retry gets the fi
 attempt's posting back, reference included, and the monolith adopts that payout id.
 Same key with another wallet, kind, amount or description: 422 IDEMPOTENCY_KEY_REUSED.
 
+Except when that first posting is a payout's debit that has been reversed since (the monolith's
+orphan sweep, ``monolith.wallets.orphans``, gives back a debit whose payout was never created,
+under the key a real reversal would use). Handing it back would let the late retry adopt it and
+create a payout whose money is back in the wallet: paid out without a debit. The replay is
+answered 409 PAYOUT_DEBIT_REVERSED instead (nothing was paid out; retry with a new key), which
+the port passes to the client; the reversal's wallet lock orders the two.
+
 Answer: 201 ``{"transaction": <legacy transaction>, "wallet_updated_at": <legacy time>}``;
 errors in the legacy shape.
 """
@@ -82,8 +89,11 @@ class PortPostingView(generics.GenericAPIView[Any]):
         data = validated(PortPostingSerializer, body)
         fingerprint = request_fingerprint("POST", request.path, {k: body.get(k) for k in _FINGERPRINTED})
         request_id = getattr(request, "request_id", None)
+        replayed = True
 
         def produce() -> tuple[int, bytes]:
+            nonlocal replayed
+            replayed = False
             state = write_store.wallet(None, wallet_id, lock=True)
             if state is None:
                 raise not_found(f"Wallet {wallet_id}")
@@ -102,6 +112,8 @@ class PortPostingView(generics.GenericAPIView[Any]):
 
         with transaction.atomic(using=write_store.alias()):
             status, content = execute_once(PORT_NAMESPACE, key, fingerprint, produce)
+            if replayed and data["kind"] == "payout" and status == 201:
+                _refuse_if_reversed(wallet_id, json.loads(content)["transaction"])
         return HttpResponse(content, status=status, content_type="application/json")
 
 
@@ -132,6 +144,26 @@ def _require_reversible(wallet_id: int, amount: Any, reference: str) -> None:
     if reversals >= debits:
         raise ApiError("VALIDATION_ERROR", f"Payout debit {reference!r} on wallet {wallet_id} is reversed "
                        "already; nothing was posted.", 409)
+
+
+_REVERSED = ("SELECT count(*) FROM ledger_transaction"
+             " WHERE wallet_id = %s AND kind = 'payout_reversal' AND reference = %s")
+
+
+def _refuse_if_reversed(wallet_id: int, debit: dict[str, Any]) -> None:
+    """A replayed payout debit that has been reversed since is not handed back as live.
+
+    The wallet is locked first, as a reversal locks it: one committing now is seen, not missed.
+    """
+    write_store.wallet(None, wallet_id, lock=True)
+    with connections[write_store.alias()].cursor() as cursor:
+        cursor.execute(_REVERSED, [wallet_id, debit["reference"]])
+        (reversals,) = cursor.fetchone()
+    if reversals:
+        raise ApiError("PAYOUT_DEBIT_REVERSED", f"This payout's debit (transaction {debit['id']}, "
+                       f"{debit['reference']}) was reversed: the first attempt never created its payout "
+                       "and the money is back in the wallet. Nothing was paid out; retry with a new "
+                       "Idempotency-Key to make the payout.", 409)
 
 
 # -- the legacy tables' sync: the monolith pulls the write path's events, mirrors them, acks --------

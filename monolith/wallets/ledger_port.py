@@ -18,6 +18,9 @@ with the first attempt), a reversal by the payout id. If the process dies betwee
 remote call and the local commit, the local transaction rolls back; the retry sends the
 same key, gets the first posting back, and adopts the payout id the first attempt
 reserved (``Posted.payout_id``), so the payout and its debit line up exactly once.
+A first attempt never retried leaves a debit with no payout; ``orphans`` (the
+``sweep_orphan_payouts`` command) reverses it, and a retry after that gets 409
+PAYOUT_DEBIT_REVERSED from the ledger, passed to the client as is, not a payout.
 
 ``FlagUnavailable`` (no control plane and no earlier answer in this process) means the
 legacy tables while the ledger has never written (a monolith without the toolkit's control
