@@ -10,14 +10,17 @@ mirror, which finds its row and does nothing. The port's own postings (payouts) 
 mirrored in the payout's transaction already; their events are acknowledged the same way.
 
 Run it as a loop: ``python -m monolith.wallets.ledger_sync`` (Django settings of the monolith).
+When caught up, every ``--sweep-every`` (5 minutes) it also runs the orphaned-payout sweep
+(``monolith.wallets.orphans``): debits the ledger made for payouts whose request died before
+the monolith committed them, and that nobody retried, are given back.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +141,69 @@ def sync_once(base_url: str, token: str, *, limit: int = 100,
     return len(mirrored)
 
 
+class PeriodicSweep:
+    """Runs the orphaned-payout sweep (``monolith.wallets.orphans``) every ``every`` from this
+    loop: ``ledger_sync`` runs exactly while the ledger takes the monolith's writes, which is
+    when orphans can appear. A failing round is logged; the next one tries again."""
+
+    def __init__(self, every: timedelta | None, older_than: timedelta,
+                 sweep: Callable[[timedelta], Sequence[Any]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.older_than, self.clock = every, older_than, clock
+        self._sweep = sweep
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        if self.every is None:
+            return False
+        return self._last is None or self.clock() - self._last >= self.every.total_seconds()
+
+    def maybe_run(self) -> None:
+        if not self.due():
+            return
+        self._last = self.clock()
+        try:
+            outcomes = self._run(self.older_than)
+        except Exception:  # the database or the ledger away: logged, tried again next round
+            _log.exception("ledger_sync.orphan_sweep_failed")
+            return
+        if outcomes:
+            _log.warning("ledger_sync.orphan_sweep", outcomes=[f"{o.verdict} {o.debit.reference}"
+                                                               for o in outcomes])
+
+    def _run(self, older_than: timedelta) -> Sequence[Any]:
+        if self._sweep is not None:
+            return self._sweep(older_than)
+        from monolith.wallets.orphans import OrphanSweep
+
+        return OrphanSweep().run(older_than)
+
+
+def _duration(text: str) -> timedelta:
+    from strangler.config import parse_duration
+
+    try:
+        return parse_duration(text, allow_zero=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m monolith.wallets.ledger_sync",
+                                     description="Mirror the ledger's postings into the legacy tables, and "
+                                                 "sweep orphaned payout debits back now and then.")
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between empty polls")
+    parser.add_argument("--sweep-every", type=_duration, default=timedelta(minutes=5), metavar="DURATION",
+                        help="run the orphaned-payout sweep this often (default 5m; 0s: never)")
+    parser.add_argument("--sweep-older-than", type=_duration, default=timedelta(minutes=15),
+                        metavar="DURATION", help="the sweep's window (default 15m): see "
+                                                 "`manage.py sweep_orphan_payouts --help`")
+    args = parser.parse_args(argv)
+    if not args.interval > 0:
+        parser.error(f"--interval: {args.interval} must be above 0")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     import django
 
@@ -145,12 +211,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from extracted.ledger_query.port_auth import service_token
     from strangler.config import get_settings
 
-    parser = argparse.ArgumentParser(prog="python -m monolith.wallets.ledger_sync",
-                                     description="Mirror the ledger's postings into the legacy tables.")
-    parser.add_argument("--interval", type=float, default=0.5, help="seconds between empty polls")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     settings = get_settings()
     token = service_token(settings.secret_key)
+    sweep = PeriodicSweep(args.sweep_every or None, args.sweep_older_than)
     while True:
         try:
             mirrored = sync_once(settings.ledger_url, token)
@@ -158,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"ledger_sync: the ledger service did not answer ({exc}); retrying", flush=True)
             mirrored = 0
         if mirrored == 0:
+            sweep.maybe_run()  # only when caught up: mirroring comes first
             time.sleep(args.interval)
 
 
