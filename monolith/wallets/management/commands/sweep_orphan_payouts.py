@@ -1,8 +1,8 @@
 """``manage.py sweep_orphan_payouts [--older-than 15m] [--dry-run]``: reverse orphaned payout debits.
 
-One round of ``monolith.wallets.orphans.OrphanSweep``. The monolith has no periodic scheduler
-of its own (its Celery app has no beat), so run this from cron or a systemd timer, every few
-minutes; rounds are idempotent. Exits 1 when an orphan could not be reversed (it is tried
+One round of ``monolith.wallets.orphans.OrphanSweep``. ``ledger_sync`` already runs a round
+every 5 minutes (``--sweep-every``); this command is for an operator who wants one now, or a
+dry run to see what is there. Rounds are idempotent. Exits 1 when an orphan could not be reversed (it is tried
 again next round); orphans waiting on an old transaction are reported and exit 0.
 """
 
