@@ -34,6 +34,10 @@ MIDDLEWARE = [
     "monolith.common.middleware.RequestIdMiddleware",
     # strangler's anti-corruption layer: tags every captured write with the request id.
     "acl.django.CorrelationMiddleware",
+    # strangler's shadow: a copy the proxy marks X-Strangler-Shadow (clients cannot: the proxy strips
+    # X-Strangler-*) runs and is rolled back. The proxy's shadow secondary is this monolith, and a
+    # shadowed write (ledger.write in shadow) must not run here a second time for real.
+    "shadow.dryrun.DryRunMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -140,7 +140,7 @@ def dry_run(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
-        if SHADOW_META not in request.META:
+        if SHADOW_META not in request.META or in_dry_run():  # not a copy, or the middleware runs it
             return view(request, *args, **kwargs)
         return _run_dry(request, lambda: view(request, *args, **kwargs))
 
@@ -191,6 +191,6 @@ class DryRunMiddleware:
         install_suppressors()
 
     def __call__(self, request: Any) -> Any:
-        if SHADOW_META not in request.META:
+        if SHADOW_META not in request.META or in_dry_run():  # installed twice: the outer one runs it
             return self.get_response(request)
         return _run_dry(request, lambda: self.get_response(request))

@@ -75,6 +75,13 @@ SELECT s.wallet_id, s.merchant_id, s.customer_id, s.currency, s.status,
        0, NULL, s.opened_at, s.opened_at
   FROM bf_wallet s
 ON CONFLICT (wallet_id) DO NOTHING"""
+# A wallet merged while the consumer was verifying its customer (a KYC snapshot event published
+# just before the backfill) can miss both the verification and the consumer's own unlock; this
+# unlocks, at the end of every run, each wallet whose customer the ledger knows to be verified.
+_UNLOCK_VERIFIED = """
+UPDATE ledger_wallet w SET limits_locked = false
+  FROM ledger_customer c
+ WHERE c.customer_id = w.customer_id AND c.kyc_verified_at IS NOT NULL AND w.limits_locked"""
 _MERGE_TRANSACTIONS = """
 INSERT INTO ledger_transaction (id, wallet_id, kind, amount, currency, status, reference, description,
                                 counterparty_wallet_id, balance_after, created_at)
@@ -208,6 +215,7 @@ def run_backfill(capability: str, legacy_url: str, ledger_url: str,
                 ledger.execute("UPDATE strangler_backfill_checkpoint SET finished_at ="
                                " coalesce(finished_at, clock_timestamp()) WHERE capability = %s"
                                " AND phase = %s", (capability, checkpoint.phase))
+        ledger.execute(_UNLOCK_VERIFIED)
         return BackfillReport(capability, tuple(_checkpoints(ledger, capability)), chunks, copied,
                               paused, throttle.p95())
 

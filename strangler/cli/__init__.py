@@ -32,7 +32,7 @@ from strangler.errors import StranglerError
 DESCRIPTION = """\
 Strangle a legacy Django monolith into extracted services, with evidence at every step.
 
-Start here:  strangler demo      (strangles the ledger's read side end to end on embedded
+Start here:  strangler demo      (strangles the ledger end to end, reads then writes, on embedded
                                   defaults, with the legacy client calling throughout)
 Settings come from STRANGLER_* environment variables; `strangler config` shows them.
 """

@@ -1,10 +1,11 @@
-"""``strangler demo``: the main job. The ledger's read side strangled end to end, on embedded defaults.
+"""``strangler demo``: the main job. The ledger strangled end to end, reads then writes, on embedded defaults.
 
-Stack up (monolith, Kafka, relay, control plane, ledger service, proxy) on fresh
-databases, seed the monolith's history, point the legacy client at the proxy and
-keep it running, then walk the capability through every phase with the real gates
-(``strangler.demo.journey``). Prints a timeline, writes an HTML report (and its JSON
-twin), and exits non-zero if an invariant broke or a gate stopped the journey.
+Stack up (monolith, Kafka, relay, control plane, ledger service with ``ledger_sync``,
+proxy) on fresh databases, seed the monolith's history, point the legacy client at the
+proxy and keep it running, then walk the ledger's read capabilities and then its writes
+(``ledger.write``) through every phase with the real gates (``strangler.demo.journey``).
+Prints a timeline, writes an HTML report (and its JSON twin), and exits non-zero if an
+invariant broke or a gate stopped the journey.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ LEDGER_BUG = "ledger_query.txn_type_display"  # one wrong field in the transacti
 
 def register(subparsers: Any) -> None:
     demo = subparsers.add_parser(
-        "demo", help="the main job: strangle the ledger's read side end to end, under live load",
+        "demo", help="the main job: strangle the ledger end to end, reads then writes, under live load",
         description="Bring the whole stack up on embedded defaults on fresh databases (the demo "
         "replaces its own data), seed the monolith's history, keep the legacy client calling the "
         "proxy throughout, and move the ledger read capabilities through backfill, catch-up, shadow, "
-        "reconciliation, canary steps, extraction and decommissioning, through the real gates. "
+        "reconciliation, canary steps and extraction, then the ledger's writes (ledger.write) through "
+        "write shadow (dry runs), the cutover's hand-over and reconciliation, then decommission both, "
+        "through the real gates. "
         "Prints a timeline, writes an HTML report, exits 0 only if the journey completed with no "
         "client-visible error. The demo lowers the time-bound thresholds (shadow samples, clean "
         "runs in a row, the decommission window) so it takes minutes, and the candidate latency "
@@ -162,11 +165,12 @@ def _journey(args: argparse.Namespace, settings: Any, stack: Stack, seeded: Any,
         outcome.broken.append(f"{unpublished} captured writes never reached Kafka")
     report = args.report or settings.home / "demo-report.html"
     json_path = write_reports(outcome, report)
-    summary = Table("phase", "routing", "requests", "client errors", "on ledger svc", "shadow",
-                    "reconciliation", title="strangler demo — the journey")
+    summary = Table("phase", "routing", "requests", "client errors", "on ledger svc: reads / writes",
+                    "shadow", "reconciliation", title="strangler demo — the journey")
     for p in outcome.phases:
         summary.add_row(p.name, p.routing, f"{p.requests:,}", str(p.client_errors),
-                        "-" if p.extracted_share is None else f"{p.extracted_share:.0%}",
+                        " / ".join("-" if share is None else f"{share:.0%}"
+                                   for share in (p.extracted_share, p.write_share)),
                         "-" if p.match_rate is None else f"{p.match_rate:.2%} of {p.shadow_samples}",
                         p.reconciliation or "-")
     console.print(summary)
@@ -176,8 +180,8 @@ def _journey(args: argparse.Namespace, settings: Any, stack: Stack, seeded: Any,
     for broken in outcome.broken:
         console.print(f"[bold red]invariant broken:[/] {broken}", highlight=False)
     if outcome.ok:
-        console.print("[bold green]demo passed[/]: the ledger's read side is extracted; the legacy "
-                      "client saw no error")
+        console.print("[bold green]demo passed[/]: the ledger is extracted, reads and writes; the "
+                      "legacy client saw no error")
     elif outcome.stopped_at:
         console.print(f"[bold red]demo stopped at the gate[/] {outcome.stopped_at}", highlight=False)
     if args.keep_running:

@@ -40,6 +40,7 @@ Say = Callable[[str], None]
 # strangler.control.celery_app.QUEUE; importing that module here would configure Django in this process
 CONTROL_QUEUE = "strangler-control"
 MONOLITH_SETTINGS = "monolith.settings"
+SHADOW_RULES = Path(__file__).with_name("shadow_rules.toml")  # writes of ledger.write are dry runs
 
 
 def _http_ok(url: str) -> Callable[[], bool]:
@@ -408,7 +409,7 @@ class Stack:
             # the primary disagree on is state that moved between the calls, not a candidate bug.
             argv=[sys.executable, "-m", "strangler", "proxy", "--port", str(s.proxy_port),
                   "--monolith-url", s.monolith_url, "--extracted-url", s.ledger_url,
-                  "--shadow-secondary-url", s.monolith_url],
+                  "--shadow-secondary-url", s.monolith_url, "--shadow-rules", str(SHADOW_RULES)],
             log_path=s.log_dir / "proxy.log",
             env={"DJANGO_SETTINGS_MODULE": "strangler.control.settings"},
             health=_tcp_open(s.proxy_port),

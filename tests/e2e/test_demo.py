@@ -1,9 +1,11 @@
 """End to end: `strangler demo`, the main job, as a user runs it (a real subprocess, real stack).
 
-The first run strangles the ledger's read side through every phase with the legacy
-client calling the proxy throughout; the second plants a bug in the ledger service
-and must stop at the shadow gate, naming the evidence. Both read the JSON twin of the
-HTML report, so the figures asserted are the ones a person would read.
+The first run strangles the ledger through every phase with the legacy client calling the
+proxy throughout (reads and writes): its read side first, then its writes (`ledger.write`:
+write shadow with dry runs, the cutover's hand-over, reconciliation with the ledger as the
+writer), then decommissions both. The second plants a bug in the ledger service and must
+stop at the shadow gate, naming the evidence. Both read the JSON twin of the HTML report, so
+the figures asserted are the ones a person would read.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import pytest
 from tests.e2e.test_stack import stack_env, strangler
 
 pytestmark = pytest.mark.e2e
-PHASES = ["legacy", "backfill", "shadow", "reconciliation", "canary 1%", "canary 5%", "canary 25%",
-          "canary 50%", "extracted", "reconciliation after extraction", "decommission"]
+READ_PHASES = ["legacy", "backfill", "shadow", "reconciliation", "canary 1%", "canary 5%", "canary 25%",
+               "canary 50%", "extracted", "reconciliation after extraction"]
+WRITE_PHASES = ["write backfill", "write shadow", "write cutover", "reconciliation after write cutover"]
+PHASES = [*READ_PHASES, *WRITE_PHASES, "decommission"]
 
 
 def run_demo(tmp_path: Path, *extra: str) -> tuple[int, str, dict[str, Any]]:
@@ -30,14 +34,14 @@ def run_demo(tmp_path: Path, *extra: str) -> tuple[int, str, dict[str, Any]]:
     return result.returncode, output, json.loads(report.with_suffix(".json").read_text())
 
 
-def test_the_demo_strangles_the_ledger_read_side_with_no_client_visible_error(tmp_path: Path) -> None:
+def test_the_demo_strangles_the_ledger_reads_then_writes_with_no_client_visible_error(tmp_path: Path) -> None:
     code, output, data = run_demo(tmp_path)
 
     assert code == 0, output[-8000:]
     assert "demo passed" in output
     phases = {p["name"]: p for p in data["phases"]}
     assert list(phases) == PHASES
-    assert all(p["client_errors"] == 0 for p in phases.values())
+    assert all(p["client_errors"] == 0 for p in phases.values()), "the write hand-over included"
     # the load runs in 2 s slices booked to the phase they end in: any phase of 4.5 s or more
     # holds at least one whole slice, so the client was calling throughout
     assert all(p["requests"] > 0 for p in phases.values() if p["ended"] - p["started"] >= 4.5)
@@ -51,8 +55,21 @@ def test_the_demo_strangles_the_ledger_read_side_with_no_client_visible_error(tm
     assert phases["decommission"]["extracted_share"] == 1.0
     assert "clean" in phases["reconciliation"]["reconciliation"]
     assert "clean" in phases["reconciliation after extraction"]["reconciliation"]
+    # the writes (credits and debits of the legacy client) stay on the monolith until the cutover,
+    # including through the write shadow, whose samples are the ledger's dry runs of them
+    assert all(phases[name]["write_share"] in (None, 0.0) for name in [*READ_PHASES, *WRITE_PHASES[:2]])
+    assert phases["write shadow"]["shadow_samples"] >= 300
+    assert phases["write shadow"]["match_rate"] >= 0.99
+    assert phases["write cutover"]["write_share"] > 0
+    assert any("ledger writes held" in note for note in phases["write cutover"]["notes"])
+    assert phases["reconciliation after write cutover"]["write_share"] == 1.0
+    assert phases["decommission"]["write_share"] == 1.0
+    assert "clean" in phases["reconciliation after write cutover"]["reconciliation"]
     events = [t["event"] for t in data["timeline"]]
-    assert any("identical to the first run" in e for e in events), "clients could tell the difference"
+    same = [e for e in events if "identical to the first run" in e]
+    assert len(same) == 2 and "reads and writes extracted" in same[1], "clients could tell the difference"
+    assert any(e.startswith("ledger_sync: every one of the") for e in events), events
+    assert any("ledger.write: extracted → decommissioned" in e for e in events)
     assert (tmp_path / "report.html").read_text().count("<tr>") >= len(PHASES)
     assert not (tmp_path / "postgres" / "data" / "postmaster.pid").exists(), "the stack was stopped"
 

@@ -86,6 +86,25 @@ def test_backfill_copies_history_and_a_second_run_changes_nothing(legacy: str, l
     assert ledger_fingerprint(ledger_db) == before  # ... and nothing changed
 
 
+def test_each_run_unlocks_the_wallets_of_customers_the_ledger_knows_verified(
+        legacy: str, ledger_db: str) -> None:
+    """A KYC decision reaches the ledger as an event (``kyc.verified``; the history's as snapshot
+    events published just before the backfill). Applied while the wallet's chunk was being merged,
+    its unlock found no wallet and the merge no customer: the run's end must unlock it."""
+    run_backfill("ledger", legacy, ledger_db)
+    assert one(ledger_db, "SELECT bool_and(limits_locked) FROM ledger_wallet") is True  # none verified
+    customer = one(ledger_db, "SELECT min(customer_id) FROM ledger_wallet")
+    with psycopg.connect(ledger_db, autocommit=True) as conn:  # the consumer's verification, unlock missed
+        conn.execute("INSERT INTO ledger_customer (customer_id, kyc_verified_at) VALUES (%s, now())",
+                     (customer,))
+
+    run_backfill("ledger", legacy, ledger_db)
+
+    locked = "SELECT array_agg(DISTINCT limits_locked) FROM ledger_wallet WHERE (customer_id = %s) = %s"
+    assert one(ledger_db, locked, customer, True) == [False]
+    assert one(ledger_db, locked, customer, False) == [True]
+
+
 def test_a_backfill_killed_mid_way_resumes_from_its_checkpoint_without_doubles(
         legacy: str, ledger_db: str) -> None:
     proc = subprocess.Popen(

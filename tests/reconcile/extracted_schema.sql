@@ -22,6 +22,7 @@ CREATE TABLE ledger_entry (
     account text NOT NULL,             -- wallet:<wallet id> | contra:<kind>
     amount numeric(18, 2) NOT NULL,    -- the two legs of a transaction sum to zero
     currency char(3) NOT NULL,
-    id bigserial                       -- surrogate key of the service, not compared
+    id bigserial,                      -- surrogate key of the service, not compared
+    created_at timestamptz NOT NULL DEFAULT now()  -- when written here: the lag window's time
 );
 CREATE INDEX ledger_entry_key ON ledger_entry (transaction_id, leg);

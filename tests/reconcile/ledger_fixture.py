@@ -38,10 +38,10 @@ FROM generate_series(1::bigint, %(rows)s) AS g;
 """
 
 _EXTRACTED_ENTRIES = f"""
-INSERT INTO ledger_entry
+INSERT INTO ledger_entry (transaction_id, leg, account, amount, currency, created_at)
 SELECT g, leg, CASE WHEN leg = 'wallet' THEN 'wallet:' || (1 + g %% %(wallets)s)
                     ELSE 'contra:' || {_KIND}[(1 + g %% 6)::int] END,
-       sign * ({_SIGNED}) / 100.0, {_CURRENCY}
+       sign * ({_SIGNED}) / 100.0, {_CURRENCY}, timestamptz '2025-01-01' + g * interval '1 second'
 FROM generate_series(1::bigint, %(rows)s) AS g, (VALUES ('wallet', 1), ('contra', -1)) AS l(leg, sign);
 """
 

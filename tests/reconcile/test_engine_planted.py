@@ -88,7 +88,8 @@ def test_planted_breaks_in_double_entry_legs_are_found_by_composite_key(
     execute(extracted, "DELETE FROM ledger_entry WHERE transaction_id = 11 AND leg = 'contra'")
     execute(extracted, "UPDATE ledger_entry SET account = 'wallet:999' "
                        "WHERE transaction_id = 1200 AND leg = 'wallet'")
-    execute(extracted, "INSERT INTO ledger_entry VALUES (2999, 'fee', 'contra:fee', 0, 'INR')")
+    execute(extracted, "INSERT INTO ledger_entry VALUES (2999, 'fee', 'contra:fee', 0, 'INR', 2999,"
+                       " '2025-01-01')")
     result = run_comparison(ledger_pair.checked("entries"), ledger_pair.legacy, extracted, DEEP)
     assert found(result.discrepancies) == {
         (MISSING_IN_EXTRACTED, (11, "contra"), False),

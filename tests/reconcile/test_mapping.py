@@ -32,7 +32,8 @@ def extracted_catalog() -> dict[str, TableInfo]:
                 ("balance_after", "numeric(18,2)"), ("created_at", "timestamp with time zone"))
     txn["amount"] = ColumnInfo("amount", "numeric(18,2)", False, 2)
     entry = _cols(("id", "bigint"), ("transaction_id", "bigint"), ("leg", "text"), ("account", "text"),
-                  ("amount", "numeric(18,2)"), ("currency", "character(3)"))
+                  ("amount", "numeric(18,2)"), ("currency", "character(3)"),
+                  ("created_at", "timestamp with time zone"))
     return {"ledger_transaction": TableInfo("ledger_transaction", txn),
             "ledger_entry": TableInfo("ledger_entry", entry)}
 

@@ -189,5 +189,19 @@ def test_a_request_without_the_shadow_header_is_not_a_dry_run(
     assert _state(wallet) == (before[0] + 10_000, before[1] + 1)
 
 
+def test_the_monolith_as_configured_runs_a_shadow_copy_of_a_write_as_a_dry_run(
+    wallet_api: tuple[Wallet, Callable[..., Any]],
+) -> None:
+    """The stack's proxy uses the monolith itself as its shadow secondary: a shadowed write
+    (``ledger.write`` in shadow) copied there must not run a second time for real."""
+    wallet, credit = wallet_api
+    before = _state(wallet)
+    request_id = uuid.uuid4().hex
+    response = credit(250, request_id, shadow=True)  # the monolith's own settings, no override
+    assert response.status_code == 201, response.content
+    assert _state(wallet) == before and _outbox_rows(request_id) == 0
+    assert decode_header(response[HEADER]), "no would-be effects reported"
+
+
 def test_the_middleware_is_importable_as_configured() -> None:
     assert f"{DryRunMiddleware.__module__}.{DryRunMiddleware.__qualname__}" == DRY_RUN

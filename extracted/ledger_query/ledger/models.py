@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db import models
+from django.db.models.functions import Now
 
 
 class LedgerWallet(models.Model):
@@ -60,6 +61,9 @@ class LedgerEntry(models.Model):
     account = models.TextField()  # wallet:<wallet id> | contra:<kind>
     amount = models.DecimalField(max_digits=18, decimal_places=2)  # the two legs sum to zero
     currency = models.CharField(max_length=3)
+    # when the entry was written here (every writer leaves it to the default): reconciliation's
+    # lag window for an entry the legacy tables have not mirrored yet, once the ledger writes
+    created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         db_table = "ledger_entry"

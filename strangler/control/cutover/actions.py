@@ -37,9 +37,10 @@ SETTLE_SECONDS = 2.0
 DRAIN_TIMEOUT_SECONDS = 120.0
 HOLD_WAIT_MS = 5000  # how long the ledger holds a write during the hand-over before its 503
 # Reference data an extracted service needs besides its own history (the ledger authenticates
-# merchants by API key): published as ACL snapshot events, which the service's inbox absorbs
-# however often they are re-published. The history itself is copied by the backfill.
-REFERENCE_TABLES = {"ledger": ("accounts_merchant", "accounts_apikey")}
+# merchants by API key, and its write rules unlock a wallet once its customer's KYC is verified):
+# published as ACL snapshot events, which the service's inbox absorbs however often they are
+# re-published. The history itself is copied by the backfill.
+REFERENCE_TABLES = {"ledger": ("accounts_merchant", "accounts_apikey", "accounts_kycsubmission")}
 
 
 class ActionExecutor(ABC):
