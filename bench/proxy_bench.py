@@ -25,6 +25,10 @@ each target's best throughput and lowest latencies (the least disturbed runs).
 ``--compare-src DIR`` also measures another copy of the proxy's source in the same run
 (monolith mode, no access log), e.g. the last commit's:
 ``mkdir /tmp/base && git archive HEAD routing_proxy | tar -x -C /tmp/base``.
+
+``--shim`` also measures mode extracted with the route as it is and as a compatibility shim
+(``upstream_path``: the extracted upstream gets ``/v2/accounts/{id}/transactions``), and, with
+``--compare-src``, extracted from that source too.
 """
 
 from __future__ import annotations
@@ -176,6 +180,8 @@ def main() -> None:
                         help="measure every target this many times, keep the best (default 1)")
     parser.add_argument("--compare-src", type=Path,
                         help="a directory holding another routing_proxy package to measure too")
+    parser.add_argument("--shim", action="store_true",
+                        help="also measure mode extracted with and without a compatibility shim")
     args = parser.parse_args()
     for tool in ("wrk", "nginx", "taskset"):
         if shutil.which(tool) is None:
@@ -204,22 +210,29 @@ def main() -> None:
             f"upstream up {{ server 127.0.0.1:{up_port}; keepalive 64; }}")
         targets.append(("nginx", ["nginx", "-c", str(nginx_proxy), "-p", str(work)], p, None,
                         args.connections))
-        for mode, extra in (("monolith", ""), ("canary", 'percent = "50"\n'
-                            'sticky_key = { kind = "merchant_id", header = "X-Merchant-ID" }\n')):
-            routes = work / f"routes-{mode}.toml"
+        route = '"GET /api/v1/wallets/{id}/transactions/"'
+        variants = [("monolith", "monolith", "", route),
+                    ("canary", "canary", 'percent = "50"\n'
+                     'sticky_key = { kind = "merchant_id", header = "X-Merchant-ID" }\n', route)]
+        if args.shim:  # the same rule with and without a compatibility shim (routing_proxy.rewrite)
+            variants += [("extracted", "extracted", "", route),
+                         ("extracted shim", "extracted", "", f'{{ route = {route}, '
+                          'upstream_path = "/v2/accounts/{id}/transactions" }')]
+        for label, mode, extra, entry in variants:
+            routes = work / f"routes-{label.replace(' ', '-')}.toml"
             routes.write_text(f'version = 1\n[capabilities."ledger.history"]\nmode = "{mode}"\n'
-                              f'{extra}routes = ["GET /api/v1/wallets/{{id}}/transactions/"]\n')
+                              f'{extra}routes = [{entry}]\n')
             for log_label, log_flag in (("", ["--no-access-log"]), (" +access log", [])):
-                if log_label and mode == "canary":
+                if log_label and label != "monolith":
                     continue
                 p = free_port()
                 cmd = [sys.executable, "-m", "routing_proxy", str(routes), "--port", str(p),
                        "--monolith-url", up_url, "--extracted-url", up_url, *log_flag]
-                targets.append((f"strangler {mode}{log_label}", cmd, p,
+                targets.append((f"strangler {label}{log_label}", cmd, p,
                                 canary_script if mode == "canary" else None, args.connections))
-                if args.compare_src is not None and mode == "monolith":
+                if args.compare_src is not None and label in ("monolith", "extracted"):
                     p = free_port()
-                    name = f"strangler {mode}{log_label} ({args.compare_src.name})"
+                    name = f"strangler {label}{log_label} ({args.compare_src.name})"
                     cwd[name] = args.compare_src.resolve()
                     targets.append((name, [*cmd[:4], "--port", str(p), *cmd[6:]], p, None,
                                     args.connections))

@@ -21,6 +21,7 @@ class RouteUse:
     path: str
     hits: int  # inside the window
     last_hit: datetime | None  # ever recorded
+    upstream_path: str | None = None  # a shim's path on its extracted upstream (routing_proxy.rewrite)
 
 
 @dataclass(frozen=True)

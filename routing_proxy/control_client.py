@@ -65,7 +65,8 @@ def _capability(raw: dict[str, Any]) -> Capability:
                                             str(sticky["name"]))
     rules = tuple(
         RouteRule(r["method"], r["path"], r.get("host"),
-                  (str(r["header"][0]), str(r["header"][1])) if r.get("header") else None)
+                  (str(r["header"][0]), str(r["header"][1])) if r.get("header") else None,
+                  upstream_path=r.get("upstream_path"))
         for r in raw["rules"])
     return Capability(name=raw["name"], rules=rules, mode=Mode(raw["mode"]),
                       canary_basis_points=int(raw.get("canary_basis_points", 0)), sticky_key=key,

@@ -6,6 +6,7 @@ Hierarchy::
     ├── RouteTableError            a route table cannot be built or loaded
     │   ├── RouteFileError         the TOML file is unreadable or a value is invalid (file, line, fix)
     │   ├── RouteConflictError     two rules overlap or one makes the other unreachable
+    │   ├── UpstreamPathError      a compatibility shim's upstream path does not fit its route
     │   └── StaleRouteTableError   a reload offered an older version than the one serving
     ├── UpstreamError              an upstream did not give a usable answer
     │   ├── UpstreamConnectError   could not connect
@@ -51,6 +52,15 @@ class RouteConflictError(RouteTableError):
         self.first = first
         self.second = second
         super().__init__(f"{problem}. Fix: {fix}")
+
+
+class UpstreamPathError(RouteTableError):
+    """A route's ``upstream_path`` (``routing_proxy.rewrite``) is not a safe path for its route."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}; {fix}")
 
 
 class StaleRouteTableError(RouteTableError):

@@ -22,6 +22,8 @@ File format::
     routes = [
         "GET /api/v1/wallets/{id}/transactions/",
         { route = "GET /api/v1/ledger/", host = "api.paystream.in", header = "X-Api-Version: 2" },
+        # a compatibility shim: the extracted upstream serves the legacy path under its own
+        { route = "GET /api/v1/wallets/{id}/balance/", upstream_path = "/v2/accounts/{id}/balance" },
     ]
 """
 
@@ -36,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from routing_proxy.conflicts import check_conflicts
-from routing_proxy.errors import RouteConflictError, RouteFileError, RouteTableError
+from routing_proxy.errors import RouteConflictError, RouteFileError, RouteTableError, UpstreamPathError
+from routing_proxy.rewrite import UpstreamPath, parse_upstream_path
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _METHOD = re.compile(r"^[A-Z]+$")
@@ -82,9 +85,12 @@ class RouteRule:
     host: str | None = None
     header: tuple[str, str] | None = None  # (lower-case name, exact value)
     line: int | None = None  # where it was declared, for error messages
+    # the path the extracted upstream serves it under (a compatibility shim), or None: the same
+    upstream_path: str | None = None
     # literal segment, or None for a {param}; the leading "" of "/..." included
     segments: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
     params: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+    rewrite: UpstreamPath | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _METHOD.match(self.method):
@@ -108,6 +114,8 @@ class RouteRule:
                 segments.append(part)
         object.__setattr__(self, "segments", tuple(segments))
         object.__setattr__(self, "params", tuple(params))
+        object.__setattr__(self, "rewrite", None if self.upstream_path is None else parse_upstream_path(
+            self.upstream_path, [name for _, name in params], f"{self.method} {self.path}"))
         if self.host is not None:
             object.__setattr__(self, "host", self.host.lower())
         if self.header is not None:
@@ -119,6 +127,8 @@ class RouteRule:
             text += f" host={self.host}"
         if self.header is not None:
             text += f" header={self.header[0]}: {self.header[1]}"
+        if self.upstream_path is not None:
+            text += f" -> {self.upstream_path}"
         return text
 
 
@@ -272,8 +282,18 @@ class _RouteFileReader:
                 raise self.fail(f"route {entry['route']!r} has header {entry['header']!r}",
                                 'write it as "Name: value"', line)
             header = (name.strip(), value.strip())
+        unknown = set(entry) - {"route", "host", "header", "upstream_path"}
+        if unknown:
+            raise self.fail(f"route {entry['route']!r} has unknown keys {sorted(unknown)}",
+                            "use only route, host, header and upstream_path", line)
+        upstream_path = entry.get("upstream_path")
+        if upstream_path is not None and not isinstance(upstream_path, str):
+            raise self.fail(f"route {entry['route']!r} has upstream_path {upstream_path!r}",
+                            'write it as a string, e.g. "/v2/accounts/{id}/balance"', line)
         try:
-            return RouteRule(method, path.strip(), entry.get("host"), header, line)
+            return RouteRule(method, path.strip(), entry.get("host"), header, line, upstream_path)
+        except UpstreamPathError as exc:
+            raise self.fail(exc.problem, exc.fix, line) from exc
         except RouteTableError as exc:
             raise self.fail(str(exc), 'write the route as "METHOD /literal/{param}/"', line) from exc
 

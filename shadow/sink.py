@@ -122,13 +122,13 @@ class CandidateSink(ShadowSink):
                     ("X-Strangler-Capability", copy.capability)]
         return headers
 
-    async def _call(self, base_url: str, copy: ShadowCopy, timeout: float
+    async def _call(self, base_url: str, copy: ShadowCopy, timeout: float, target: bytes
                     ) -> tuple[Side | None, str, bool, list[tuple[str, str]]]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
             response = await self._client.request(
-                copy.method, base_url.rstrip("/") + copy.target.decode("latin-1"),
+                copy.method, base_url.rstrip("/") + target.decode("latin-1"),
                 headers=self.headers_for(copy), content=copy.request_body, timeout=timeout)
         except httpx.TimeoutException as exc:
             return None, f"no answer within {timeout:g}s ({type(exc).__name__})", True, []
@@ -159,9 +159,12 @@ class CandidateSink(ShadowSink):
 
     async def _observe_unguarded(self, copy: ShadowCopy) -> None:
         rules = self.rules.for_capability(copy.capability)
-        calls = [self._call(rules.candidate or self.config.candidate_url, copy, rules.timeout_s)]
+        # a compatibility shim's candidate serves the legacy path under its own; the secondary
+        # is a monolith and gets the legacy path
+        calls = [self._call(rules.candidate or self.config.candidate_url, copy, rules.timeout_s,
+                            copy.candidate_target or copy.target)]
         if self.config.secondary_url:
-            calls.append(self._call(self.config.secondary_url, copy, rules.timeout_s))
+            calls.append(self._call(self.config.secondary_url, copy, rules.timeout_s, copy.target))
         answers = await asyncio.gather(*calls)
         candidate, error, timed_out, _ = answers[0]
         secondary = answers[1][0] if len(answers) > 1 else None

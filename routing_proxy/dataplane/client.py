@@ -42,8 +42,9 @@ _NEEDS_CANONICAL = re.compile(r"[%.\\\x00-\x1f\x7f]|//")
 class Exchange:
     """One request on a client connection, from its head to the end of its response."""
 
-    __slots__ = ("body", "decision", "fell_back", "fence", "fence_result", "head", "must_close",
-                 "reader", "response_started", "route_key", "started", "upstream", "writer")
+    __slots__ = ("body", "decision", "extracted_target", "fell_back", "fence", "fence_result", "head",
+                 "must_close", "reader", "response_started", "route_key", "started", "upstream",
+                 "writer")
 
     def __init__(self, head: RequestHead, body: RequestBody) -> None:
         self.head = head
@@ -57,6 +58,7 @@ class Exchange:
         self.upstream = ""  # where it is being sent (the monolith after a fallback)
         self.fell_back = False
         self.route_key: tuple[str, str] | None = None  # the matched rule, for the traffic record
+        self.extracted_target: bytes | None = None  # a shim's target on the extracted side
         self.writer: str | None = None  # the client identity, when the fence tracks this write
         self.reader: str | None = None  # ... or this read
 

@@ -31,6 +31,7 @@ from routing_proxy.dataplane.upstream import UpstreamConnection, UpstreamPool
 from routing_proxy.decision import IDEMPOTENT_METHODS, MONOLITH, Decision
 from routing_proxy.errors import (
     CircuitOpenError,
+    ClientRequestError,
     FenceMissError,
     UpstreamError,
     UpstreamProtocolError,
@@ -69,7 +70,12 @@ class RequestHandler:
         # uvloop's loop.time() is cached per iteration (ms); latency needs a finer clock.
         exchange.started = time.perf_counter()
         head = exchange.head
-        decision, exchange.route_key = b.router.route(head)
+        try:
+            decision, exchange.route_key, exchange.extracted_target = b.router.route(head)
+        except ClientRequestError as refused:  # a shim's template refused a path parameter
+            exchange.must_close = True
+            client.reject(refused)
+            return True  # answered; the connection closes, nothing else runs for it
         exchange.decision = decision
         # A request that might be sent twice (or copied) must keep its body.
         exchange.body.retain = (decision.shadow or decision.fallback_allowed
@@ -109,11 +115,15 @@ class RequestHandler:
         conn = pool.take_idle()
         if conn is None:
             return False
-        refused = (self.b.fallback.refused_statuses(decision) if pool.config.name != MONOLITH
-                   else frozenset())
+        if pool.config.name != MONOLITH:
+            refused = self.b.fallback.refused_statuses(decision)
+            target = exchange.extracted_target or head.target
+        else:
+            refused, target = frozenset(), head.target
         relay = ResponseRelay(client, exchange, self.b.hygiene, refused, None)
         client.upstream = conn
-        conn.start(self._request(head, self.b.hygiene.upstream_request_lines(head, decision), b""),
+        conn.start(self._request(head, target,
+                                 self.b.hygiene.upstream_request_lines(head, decision), b""),
                    relay, head.method == "HEAD",
                    functools.partial(self._sent_now, client, exchange, pool, conn, relay))
         return True
@@ -242,6 +252,8 @@ class RequestHandler:
         lines = self.b.hygiene.upstream_request_lines(head, decision)
         extracted = pool.config.name != MONOLITH
         refused = self.b.fallback.refused_statuses(decision) if extracted else frozenset()
+        # a shim's own path on the extracted side; the monolith (and a fallback) gets the legacy one
+        target = (exchange.extracted_target or head.target) if extracted else head.target
         fenced = extracted and exchange.fence is not None
         if fenced:
             assert exchange.fence is not None
@@ -254,7 +266,7 @@ class RequestHandler:
             relay = ResponseRelay(client, exchange, self.b.hygiene, refused, recorder, fenced)
             client.upstream = conn
             try:
-                reusable = await self._send(conn, exchange, lines, relay)
+                reusable = await self._send(conn, exchange, target, lines, relay)
             except UpstreamProtocolError:
                 conn.close()
                 # A kept-alive connection the upstream closed just before we wrote: safe to
@@ -278,14 +290,14 @@ class RequestHandler:
             return relay.status
         raise AssertionError("unreachable")
 
-    async def _send(self, conn: UpstreamConnection, exchange: Exchange, lines: list[bytes],
-                    relay: ResponseRelay) -> bool:
+    async def _send(self, conn: UpstreamConnection, exchange: Exchange, target: bytes,
+                    lines: list[bytes], relay: ResponseRelay) -> bool:
         head, body = exchange.head, exchange.body
-        request_line = b"%s %s HTTP/1.1\r\n" % (head.method.encode(), head.target)
+        request_line = b"%s %s HTTP/1.1\r\n" % (head.method.encode(), target)
         head_only = head.method == "HEAD"
         whole = body.complete_bytes
         if whole is not None:  # the common case: the body (often empty) is already here
-            done = conn.start(self._request(head, lines, whole), relay, head_only)
+            done = conn.start(self._request(head, target, lines, whole), relay, head_only)
             assert done is not None
             return await done
         if head.chunked:
@@ -312,13 +324,13 @@ class RequestHandler:
         return reusable and sent_all
 
     @staticmethod
-    def _request(head: RequestHead, lines: list[bytes], whole: bytes) -> bytes:
+    def _request(head: RequestHead, target: bytes, lines: list[bytes], whole: bytes) -> bytes:
         """The whole upstream request, for a body that has fully arrived (often empty)."""
         if whole or head.content_length is not None:
             framing = b"Content-Length: %d\r\n\r\n" % len(whole)
         else:
             framing = b"\r\n"
-        return b"%s %s HTTP/1.1\r\n%s%s%s" % (head.method.encode(), head.target,
+        return b"%s %s HTTP/1.1\r\n%s%s%s" % (head.method.encode(), target,
                                               b"".join(lines), framing, whole)
 
     def fail(self, client: ClientConnection, exchange: Exchange, decision: Decision,

@@ -54,6 +54,7 @@ class ShadowRecorder:
             response_headers=self.headers, response_body=b"".join(self.parts),
             truncated=self.truncated or len(request_body) > tee.max_body,
             primary_latency_s=None if self.clock is None else self.clock() - self.started,
+            candidate_target=exchange.extracted_target,
         )
 
 

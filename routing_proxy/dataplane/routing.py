@@ -1,7 +1,8 @@
 """Routing behaviour: holds the serving RouteTable and turns a request head into a Decision.
 
 The table is swapped whole by ``reload``; a request reads ``self.table`` once, so
-it is routed entirely by one version even while a reload happens.
+it is routed entirely by one version even while a reload happens. A compatibility
+shim's template was compiled with the table; a route without one costs one ``is None``.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ class Router:
         self.table = table
         return True
 
-    def route(self, head: RequestHead) -> tuple[Decision, tuple[str, str] | None]:
-        """The decision, and the matched rule (method, path template) for the traffic record."""
+    def route(self, head: RequestHead) -> tuple[Decision, tuple[str, str] | None, bytes | None]:
+        """The decision; the matched rule (method, path template) for the traffic record; and,
+        for a shim sent to (or shadowed on) its extracted upstream, the target it gets there
+        (None: the client's own). Raises ClientRequestError(400) for a path parameter the
+        shim's template refuses (``routing_proxy.rewrite``)."""
         table = self.table
         found = match(table, head.method, head.path, head.headers.get("host"), head.headers)
         key = None
@@ -43,7 +47,12 @@ class Router:
                                    head.query)
         decision = decide(table, found, head.method, key)
         if found is None:
-            return decision, None
-        rule = (found.rule.method, found.rule.path)
-        self.traffic.hit(*rule, monolith=decision.upstream == MONOLITH)
-        return decision, rule
+            return decision, None, None
+        rule = found.rule
+        route_key = (rule.method, rule.path)
+        to_monolith = decision.upstream == MONOLITH
+        rewrite = rule.rewrite
+        target = (None if rewrite is None or (to_monolith and not decision.shadow)
+                  else rewrite.target(found.params, head.target))
+        self.traffic.hit(*route_key, monolith=to_monolith)
+        return decision, route_key, target

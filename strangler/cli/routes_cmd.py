@@ -30,7 +30,8 @@ MODE_STYLE = {"monolith": "white", "shadow": "cyan", "canary": "yellow", "extrac
 
 
 def register(subparsers: Any) -> None:
-    routes = subparsers.add_parser("routes", help="the route table: import, list, status, flip, audit",
+    routes = subparsers.add_parser("routes", help="the route table: import, list, status, flip, shim, "
+                                   "audit, unused",
                                    description="Inspect and change the route table in the control plane.")
     sub = routes.add_subparsers(dest="routes_command", metavar="ACTION", required=True)
 
@@ -73,6 +74,19 @@ def register(subparsers: Any) -> None:
                               "capability: use `strangler migrate rollback` instead); audited as forced")
         _change_args(kill)
         kill.set_defaults(handler=cmd_kill, on=name == "kill")
+
+    shim = sub.add_parser(
+        "shim", help="make a route a compatibility shim: its extracted upstream serves it under its "
+        "own path (the monolith keeps the legacy one)")
+    shim.add_argument("route", help='METHOD /path as `routes list` shows it, e.g. '
+                      '"GET /api/v1/wallets/{wallet_id}/balance/"')
+    shim.add_argument("upstream_path", nargs="?",
+                      help="the path with the route's own {params}, e.g. /v2/accounts/{wallet_id}/balance "
+                           "(the query string is kept)")
+    shim.add_argument("--clear", action="store_true",
+                      help="remove the shim: the extracted upstream gets the legacy path again")
+    _change_args(shim)
+    shim.set_defaults(handler=cmd_shim)
 
     audit = sub.add_parser("audit", help="the audit log, newest first")
     audit.add_argument("--capability")
@@ -219,7 +233,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         style = MODE_STYLE.get(cap.mode, "white")
         table.add_row(cap.name, f"[{style}]{cap.mode}[/]", cap.percent if cap.mode == "canary" else "",
                       "[red]yes[/]" if cap.killed else "", cap.upstream,
-                      "\n".join(str(r) for r in cap.rules.all()))
+                      "\n".join(r.shim for r in cap.rules.all()))
     console.print(table)
     return 0
 
@@ -287,6 +301,22 @@ def cmd_kill(args: argparse.Namespace) -> int:
     return _report_change(f"{what} {'killed' if args.on else 'live again'}", result, args.wait)
 
 
+def cmd_shim(args: argparse.Namespace) -> int:
+    from strangler.control.routing.errors import InvalidRequestError
+
+    if args.clear == bool(args.upstream_path):
+        raise InvalidRequestError("give either UPSTREAM_PATH or --clear (not both, not neither); nothing "
+                             "was changed. E.g. strangler routes shim \"GET /api/v1/wallets/"
+                             "{wallet_id}/balance/\" /v2/accounts/{wallet_id}/balance --reason \"...\"")
+    setup_control_plane()
+    from strangler.control.routing import services
+
+    result = services.set_upstream_path(args.route, None if args.clear else args.upstream_path,
+                                        reason=args.reason, actor=actor_of(args))
+    done = "shim removed" if args.clear else f"→ {args.upstream_path} on its extracted upstream"
+    return _report_change(f"{args.route} {done}", result, args.wait)
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     setup_control_plane()
     from strangler.control.routing import services
@@ -308,7 +338,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
                   "reason", "gate", title="audit log")
     for e in entries[: max(1, args.limit)]:
         change = f"{e.from_mode} → {e.to_mode}" if e.from_mode or e.to_mode else ""
-        if e.to_mode == "canary":
+        if e.action in ("shim", "unshim"):
+            paths = e.evidence.get("upstream_path", {})
+            change = (f"{e.evidence.get('route', '')}: {paths.get('from') or '(legacy path)'} → "
+                      f"{paths.get('to') or '(legacy path)'}")
+        elif e.to_mode == "canary":
             change += f" {e.to_basis_points / 100:.2f}%"
         gate = e.evidence.get("missing") or e.evidence.get("failed") or []
         table.add_row(str(e.id), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.capability,

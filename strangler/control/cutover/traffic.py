@@ -24,6 +24,7 @@ def unused_routes(days: int, now: datetime | None = None) -> tuple[list[RouteVer
     last = {(r["method"], r["path"]): r["last"] for r in record.values("method", "path")
             .annotate(last=Max("minute"))}
     uses = [RouteUse(rule.capability.name, rule.capability.mode, rule.method, rule.path,
-                     recent.get((rule.method, rule.path), 0), last.get((rule.method, rule.path)))
+                     recent.get((rule.method, rule.path), 0), last.get((rule.method, rule.path)),
+                     rule.upstream_path or None)
             for rule in RouteRule.objects.using(db).select_related("capability")]
     return classify(uses, start, since), since

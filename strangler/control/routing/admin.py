@@ -1,7 +1,8 @@
 """Django admin for browsing routes, flags, versions, instances and the audit log.
 
 Read-only on purpose: a change made here would skip the gate, the version and the
-audit entry. Changes go through the CLI or the API (the service layer).
+audit entry. Changes go through the CLI or the API (the service layer); that includes a
+route's compatibility shim (``upstream_path``), shown here with its route.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class RouteRuleInline(admin.TabularInline):
     model = RouteRule
     extra = 0
-    fields = ("method", "path", "host", "header_name", "header_value", "source")
+    fields = ("method", "path", "upstream_path", "host", "header_name", "header_value", "source")
     readonly_fields = fields
     can_delete = False
 
@@ -48,7 +49,7 @@ class RouteRuleInline(admin.TabularInline):
 class CapabilityAdmin(ReadOnlyAdmin):
     list_display = ("name", "mode", "percent", "killed", "upstream", "updated_at")
     list_filter = ("mode", "killed")
-    search_fields = ("name", "rules__path")
+    search_fields = ("name", "rules__path", "rules__upstream_path")
     inlines = (RouteRuleInline,)
 
 

@@ -1,4 +1,4 @@
-"""The control plane's DRF API: read state, flip, roll back; the audit log is read-only.
+"""The control plane's DRF API: read state, flip, roll back, set shims; the audit log is read-only.
 
 Views translate HTTP to the service layer and ``ControlError`` back to HTTP; they
 hold no routing logic. Auth is a bearer token with per-action permissions: read
@@ -33,6 +33,7 @@ from strangler.control.routing.serializers import (
     FlipSerializer,
     InstanceSerializer,
     ReasonSerializer,
+    ShimSerializer,
 )
 
 
@@ -121,6 +122,18 @@ class CapabilityViewSet(_Api, viewsets.ReadOnlyModelViewSet[Any]):
         result = services.rollback(name, reason=form.validated_data["reason"],
                                    actor=f"token:{_token(request).name}")
         return Response(_change_body(result, form.validated_data["wait"]), status=status.HTTP_201_CREATED)
+
+
+    @extend_schema(request=ShimSerializer, responses=ChangeResultSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[CanFlip])
+    def shim(self, request: Request, name: str) -> Response:
+        """Set (or, with a null ``upstream_path``, clear) a route's compatibility shim."""
+        form = ShimSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        result = services.set_upstream_path(data["route"], data["upstream_path"], reason=data["reason"],
+                                            actor=f"token:{_token(request).name}", capability=name)
+        return Response(_change_body(result, data["wait"]), status=status.HTTP_201_CREATED)
 
 
 class AuditViewSet(_Api, viewsets.ReadOnlyModelViewSet[Any]):

@@ -55,12 +55,22 @@ class RouteRule(models.Model):
     header_name = models.CharField(max_length=100, null=True, blank=True)
     header_value = models.CharField(max_length=255, null=True, blank=True)
     source = models.CharField(max_length=32, default="manual", help_text="urlconf | manual")
+    upstream_path = models.CharField(
+        max_length=500, null=True, blank=True,
+        help_text="a compatibility shim: the path the extracted upstream serves this route under, "
+                  "with the route's own {params}, e.g. /v2/accounts/{wallet_id}/balance; "
+                  "empty: the legacy path")
 
     class Meta:
         ordering: ClassVar = ["path", "method"]
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
+
+    @property
+    def shim(self) -> str:
+        """``GET /api/v1/x/{id}/ → /v2/x/{id}`` for a shim; the route alone otherwise."""
+        return f"{self} → {self.upstream_path}" if self.upstream_path else str(self)
 
 
 class GlobalSwitch(models.Model):

@@ -13,13 +13,19 @@ class CapabilitySerializer(serializers.ModelSerializer[Capability]):
     percent = serializers.CharField(read_only=True)
     routes = serializers.SerializerMethodField()
 
+    shims = serializers.SerializerMethodField()
+
     class Meta:
         model = Capability
         fields = ("name", "mode", "percent", "canary_basis_points", "sticky_key", "upstream",
-                  "fallback", "killed", "routes", "updated_at")
+                  "fallback", "killed", "routes", "shims", "updated_at")
 
     def get_routes(self, obj: Capability) -> list[str]:
         return [str(rule) for rule in obj.rules.all()]
+
+    def get_shims(self, obj: Capability) -> dict[str, str]:
+        """Route → the path its extracted upstream serves it under (compatibility shims only)."""
+        return {str(rule): rule.upstream_path for rule in obj.rules.all() if rule.upstream_path}
 
 
 class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
@@ -41,6 +47,15 @@ class FlipSerializer(serializers.Serializer[Any]):
 class DeclareSerializer(serializers.Serializer[Any]):
     name = serializers.CharField()
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ShimSerializer(serializers.Serializer[Any]):
+    route = serializers.CharField(help_text='e.g. "GET /api/v1/wallets/{wallet_id}/balance/"')
+    upstream_path = serializers.CharField(
+        allow_null=True, allow_blank=True,
+        help_text="e.g. /v2/accounts/{wallet_id}/balance; null or blank: no shim (the legacy path)")
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    wait = serializers.FloatField(required=False, default=0.0, min_value=0.0, max_value=30.0)
 
 
 class ReasonSerializer(serializers.Serializer[Any]):

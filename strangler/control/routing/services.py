@@ -1,4 +1,4 @@
-"""The one way routing state changes: flip, rollback, kill switches, URLconf import, publish.
+"""The one way routing state changes: flip, rollback, kill switches, URLconf import, shims, publish.
 
 The CLI, the API and the admin all call these. Each change runs in one transaction
 on the control database, serialised by an advisory lock: it edits the state, builds
@@ -38,7 +38,13 @@ from strangler.control.routing.models import (
     RouteTableVersion,
 )
 from strangler.control.routing.urlconf import LegacyRoute, capability_for
-from strangler.control.routing.values import DEFAULT_STICKY_KEY, parse_mode, parse_percent
+from strangler.control.routing.values import (
+    DEFAULT_STICKY_KEY,
+    parse_mode,
+    parse_percent,
+    parse_route,
+    parse_upstream_path,
+)
 
 _LOCK_KEY = 0x5354524E  # "STRN": one advisory lock serialises every published change
 
@@ -61,7 +67,8 @@ def snapshot() -> dict[str, Any]:
     capabilities = []
     for cap in Capability.objects.using(db).prefetch_related("rules").order_by("name"):
         rules = [{"method": r.method, "path": r.path, "host": r.host,
-                  "header": [r.header_name, r.header_value or ""] if r.header_name else None}
+                  "header": [r.header_name, r.header_value or ""] if r.header_name else None,
+                  **({"upstream_path": r.upstream_path} if r.upstream_path else {})}
                  for r in cap.rules.all()]
         if not rules:
             continue  # a capability without routes routes nothing; the table refuses it
@@ -120,11 +127,13 @@ def _capability(name: str) -> Capability:
 
 def _audit(action: str, actor: str, reason: str, version: int, *, capability: str = "",
            before: tuple[str, int] = ("", 0), after: tuple[str, int] = ("", 0),
-           gate: GateResult | None = None, forced: bool = False) -> AuditEntry:
+           gate: GateResult | None = None, forced: bool = False,
+           details: dict[str, Any] | None = None) -> AuditEntry:
+    """``details``: what changed, for a change that is not a mode (a shim's paths)."""
     entry = AuditEntry(actor=actor, action=action, capability=capability, from_mode=before[0],
                        to_mode=after[0], from_basis_points=before[1], to_basis_points=after[1],
                        version=version, reason=reason, forced=forced,
-                       evidence=gate.as_json() if gate else {})
+                       evidence=gate.as_json() if gate else (details or {}))
     entry.save(using=control_db())
     return entry
 
@@ -338,6 +347,49 @@ def declare_capability(name: str, *, reason: str, actor: str) -> ChangeResult:
         published = publish_version(actor, reason)
         entry = _audit("declare", actor, reason, published.version, capability=name,
                        after=("monolith", 0))
+        return ChangeResult(published.version, entry.pk)
+
+    return _change(work)
+
+
+def set_upstream_path(route: str, upstream_path: str | None, *, reason: str, actor: str,
+                      capability: str | None = None) -> ChangeResult:
+    """Make ``route`` (``"GET /api/v1/wallets/{wallet_id}/balance/"``) a compatibility shim: its
+    extracted upstream serves it under ``upstream_path`` (the route's own ``{params}``; the query
+    string is kept); ``None`` makes it serve the legacy path again. The monolith always gets the
+    legacy path. Checked as the proxies check it before anything changes; published and audited
+    (action ``shim`` or ``unshim``, the route and both paths in the entry's evidence).
+    ``capability``: refuse unless the route is that capability's (the API names both)."""
+    reason = _require_reason(reason)
+    method, path = parse_route(route)
+
+    def work() -> ChangeResult:
+        db = control_db()
+        rules = list(RouteRule.objects.using(db).select_for_update().select_related("capability")
+                     .filter(method=method, path=path))
+        if not rules:
+            raise InvalidRequestError(f"no route {method} {path} in the table; nothing was changed. "
+                                      "`strangler routes list` shows the routes.")
+        if len(rules) > 1:
+            raise InvalidRequestError(
+                f"{method} {path} has {len(rules)} rules (host or header variants); nothing was "
+                "changed. A shim is set on a route with a single rule.")
+        rule = rules[0]
+        if capability is not None and rule.capability.name != capability:
+            raise InvalidRequestError(f"{method} {path} is a route of {rule.capability.name}, not "
+                                      f"{capability}; nothing was changed.")
+        new = parse_upstream_path(method, path, upstream_path)
+        old = rule.upstream_path or None
+        if old == new:
+            raise InvalidRequestError(f"{method} {path} already "
+                                      f"{f'has upstream path {new}' if new else 'has no shim'}; "
+                                      "nothing was changed.")
+        rule.upstream_path = new
+        rule.save(using=db, update_fields=["upstream_path"])
+        published = publish_version(actor, reason)
+        entry = _audit("shim" if new else "unshim", actor, reason, published.version,
+                       capability=rule.capability.name,
+                       details={"route": f"{method} {path}", "upstream_path": {"from": old, "to": new}})
         return ChangeResult(published.version, entry.pk)
 
     return _change(work)

@@ -1,11 +1,14 @@
-"""Parse what operators type (mode, percentage, sticky key) into checked values. Pure; no I/O."""
+"""Parse what operators type (mode, percentage, sticky key, route, shim path) into checked values.
+
+Pure; no I/O."""
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from routing_proxy.routes import BASIS_POINTS, KeyKind, KeySource, Mode
+from routing_proxy.errors import RouteTableError
+from routing_proxy.routes import BASIS_POINTS, KeyKind, KeySource, Mode, RouteRule
 from strangler.control.routing.errors import InvalidRequestError
 
 DEFAULT_STICKY_KEY = {"kind": "api_key", "source": "header", "name": "Authorization"}
@@ -50,3 +53,26 @@ def parse_sticky_key(text: str) -> dict[str, str]:
             "merchant_id:header:X-Merchant-ID"
         )
     return {"kind": kind, "source": source, "name": name}
+
+
+def parse_route(text: str) -> tuple[str, str]:
+    """``"GET /api/v1/wallets/{wallet_id}/"`` → ``("GET", "/api/v1/wallets/{wallet_id}/")``."""
+    method, _, path = text.strip().partition(" ")
+    method, path = method.upper(), path.strip()
+    if not method.isalpha() or not path.startswith("/"):
+        raise InvalidRequestError(
+            f"route {text!r} is invalid; nothing was changed. Write METHOD /path as `strangler "
+            "routes list` shows it, e.g. \"GET /api/v1/wallets/{wallet_id}/balance/\"")
+    return method, path
+
+
+def parse_upstream_path(method: str, path: str, text: str | None) -> str | None:
+    """A compatibility shim's path for the route ``method path``, checked as the proxies will
+    check it; ``None`` or blank: no shim (the extracted upstream serves the legacy path)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        RouteRule(method, path, upstream_path=text.strip())
+    except RouteTableError as exc:
+        raise InvalidRequestError(f"{exc}. Nothing was changed.") from exc
+    return text.strip()
