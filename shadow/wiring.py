@@ -32,7 +32,7 @@ class ComparatorOptions:
     secondary_url: str | None = None  # a second monolith instance, for noise cancellation
     effects_database_url: str | None = None  # the monolith's database (its ACL outbox)
     shadow_token: str = "1"  # noqa: S105 - not a secret by default; candidates may require one
-    max_queued_bytes: int = 1 << 20  # the pipe to the worker; a copy that does not fit is dropped
+    max_queued_bytes: int = 4 << 20  # waiting for the pipe to the worker; a copy beyond is dropped
     max_in_flight: int = 64
 
 

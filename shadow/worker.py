@@ -100,13 +100,16 @@ class ComparatorProcess(ShadowSink):
 
     No queue thread: a ``multiprocessing.Queue`` wakes a feeder thread per copy, which then
     pickles on the proxy's GIL; here the loop writes one pre-framed tuple with a non-blocking
-    ``os.write`` (about 2 µs of pickling). The pipe's capacity is the bound: a copy that does
-    not fit is dropped and counted. A write the pipe takes only part of keeps its rest, and
-    further copies are dropped until the rest is written (when the pipe drains, on the next
-    copy, or at ``close``), so a frame is never torn.
+    ``os.write`` (about 2 µs of pickling). When the worker falls behind, the pipe fills
+    (``pipe_bytes``, 1 MiB where the system allows) and whole frames wait in a buffer here of
+    at most ``max_queued_bytes``, written in order as soon as the pipe has room (the loop
+    watches it; also on the next copy, and at ``close``). A copy that does not fit in the
+    buffer is dropped and counted. A frame the pipe takes only part of has its rest first in
+    the buffer, so a frame is never torn.
     """
 
-    def __init__(self, spec: WorkerSpec, *, max_queued_bytes: int = 1 << 20) -> None:
+    def __init__(self, spec: WorkerSpec, *, max_queued_bytes: int = 4 << 20,
+                 pipe_bytes: int = 1 << 20) -> None:
         self.spec = spec
         self.counts: Counter[str] = Counter()
         self.observations: list[Observation] = []  # reported back (``spec.report``), after ``collect()``
@@ -115,8 +118,9 @@ class ComparatorProcess(ShadowSink):
         self._fd: int | None = os.dup(writer.fileno())  # a plain fd: we frame and write it ourselves
         writer.close()
         os.set_blocking(self._fd, False)
-        self.capacity = _set_pipe_size(self._fd, max_queued_bytes)
-        self._pending = b""  # the rest of a frame the pipe took only part of
+        self.capacity = _set_pipe_size(self._fd, pipe_bytes)
+        self.max_queued_bytes = max_queued_bytes
+        self._pending = bytearray()  # whole frames (the first maybe begun) the pipe had no room for
         self._watching: asyncio.AbstractEventLoop | None = None  # the loop waiting to write it
         self._lock = threading.Lock()  # consume runs on the loop; close on another thread
         self._broken = False
@@ -179,20 +183,23 @@ class ComparatorProcess(ShadowSink):
         with self._lock:
             if self._pending:
                 self._write_pending()
-            if self._pending:  # the worker is a whole pipe behind
-                self.counts["dropped_queue_full"] += 1
-                return True
-            written = self._write(frame)
-            if written < 0:
-                self.counts["dropped_worker_down" if self._broken else "dropped_queue_full"] += 1
-                return True
-            if written < len(frame):
-                self._pending = frame[written:]
-                self._watch()
+            if self._pending:  # the pipe is full: the frame waits behind the others, if it fits
+                if len(self._pending) + len(frame) > self.max_queued_bytes:
+                    self.counts["dropped_queue_full"] += 1
+                    return True
+                self._pending += frame
+            else:
+                written = self._write(frame)
+                if written < 0 and self._broken:
+                    self.counts["dropped_worker_down"] += 1
+                    return True
+                if written < len(frame):
+                    self._pending += frame[max(written, 0):]
+                    self._watch()
         self.counts["forwarded"] += 1
         return True
 
-    def _write(self, data: bytes) -> int:
+    def _write(self, data: bytes | bytearray) -> int:
         """Bytes written, or -1 (pipe full, or the worker gone: ``_broken``). Holds ``_lock``."""
         assert self._fd is not None
         try:
@@ -206,12 +213,12 @@ class ComparatorProcess(ShadowSink):
     def _write_pending(self) -> None:
         written = self._write(self._pending)
         if written > 0:
-            self._pending = self._pending[written:]
+            del self._pending[:written]
         elif self._broken:
-            self._pending = b""
+            self._pending.clear()
 
     def _watch(self) -> None:
-        """Finish the torn frame as soon as the pipe has room, if a loop is here to notice."""
+        """Write the waiting frames as soon as the pipe has room, if a loop is here to notice."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -272,8 +279,9 @@ class ComparatorProcess(ShadowSink):
             loop, self._watching = self._watching, None
             if loop is not None and not loop.is_closed():
                 loop.call_soon_threadsafe(_forget_writer, loop, fd)
-            rest = self._pending + _STOP_FRAME if self._process.is_alive() and not self._broken else b""
-            self._pending = b""
+            alive = self._process.is_alive() and not self._broken
+            rest = bytes(self._pending) + _STOP_FRAME if alive else b""
+            self._pending.clear()
             try:
                 while rest and select.select([], [fd], [], max(0.0, deadline - time.monotonic()))[1]:
                     rest = rest[os.write(fd, rest):]
@@ -327,7 +335,12 @@ def _worker_main(spec: WorkerSpec, copies: Any, reports: Any) -> None:
 
 
 def _next_copy(copies: Any) -> Any:
-    """The next copy; the end (``_STOP``) on the stop frame, or when the parent died and the pipe broke."""
+    """The next copy; the end (``_STOP``) on the stop frame, or when the parent died and the pipe broke.
+
+    One at a time, as the sink takes them: reading what has arrived in batches put up to
+    ``max_in_flight`` candidate calls in flight at once, and the pool's connection churn made
+    the worker three times slower (measured).
+    """
     try:
         data = copies.recv_bytes()
     except (EOFError, OSError):
@@ -351,7 +364,7 @@ async def _serve(spec: WorkerSpec, copies: Any, reports: Any) -> None:
             copy = await loop.run_in_executor(None, _next_copy, copies)  # a blocking read, off the loop
             if copy is _STOP:
                 break
-            await sink.wait_for_room()  # the bounded queue in front is where copies are dropped
+            await sink.wait_for_room()  # the bounded buffer in front is where copies are dropped
             await sink.consume(copy)
     finally:
         await sink.close()

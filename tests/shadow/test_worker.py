@@ -88,12 +88,12 @@ def _big_copy(request_id: str) -> ShadowCopy:
 
 def _slow_comparator() -> ComparatorProcess:
     spec = WorkerSpec(SinkConfig("http://127.0.0.1:9"), RULES, store_factory=slow_store, report=True)
-    return ComparatorProcess(spec, max_queued_bytes=16384)
+    return ComparatorProcess(spec, max_queued_bytes=16384, pipe_bytes=16384)
 
 
-def test_a_full_pipe_drops_copies_without_waiting_and_never_tears_one() -> None:
-    """A four-page pipe holds one ~10 KB copy and part of the next:
-    the rest of a torn frame is written when the pipe drains; copies meanwhile are dropped and
+def test_a_full_pipe_and_buffer_drop_copies_without_waiting_and_never_tear_one() -> None:
+    """A four-page pipe holds one ~10 KB copy and part of the next, a 16 KB buffer the rest of
+    that one and one more: they are written when the pipe drains; copies beyond are dropped and
     counted; every forwarded copy is compared, intact, without close() having to push it."""
     comparator = _slow_comparator()
     assert comparator.capacity == 16384
@@ -111,20 +111,20 @@ def test_a_full_pipe_drops_copies_without_waiting_and_never_tears_one() -> None:
     finally:
         comparator.close()
     forwarded, dropped = comparator.counts["forwarded"], comparator.counts["dropped_queue_full"]
-    assert forwarded + dropped == 30 and dropped > 0 and forwarded >= 2
+    assert forwarded + dropped == 30 and dropped > 0 and forwarded >= 3
     assert sorted(o.request_id for o in comparator.observations) == sorted(f"r{i}" for i in range(forwarded))
     assert sum(comparator.worker_counts.values()) == forwarded  # nothing torn: each frame decoded whole
 
 
-def test_close_writes_the_rest_of_a_torn_copy_when_no_loop_is_left_to_do_it() -> None:
+def test_close_writes_what_waits_when_no_loop_is_left_to_do_it() -> None:
     comparator = _slow_comparator()
 
     async def offer() -> None:
-        for i in range(3):
+        for i in range(4):
             await comparator.consume(_big_copy(f"r{i}"))
 
-    run(offer)  # the loop ends with the second copy half written
+    run(offer)  # the loop ends with r1 half written, r2 waiting whole, r3 dropped
     assert comparator._pending
     comparator.close(60)
-    assert sorted(o.request_id for o in comparator.observations) == ["r0", "r1"]
+    assert sorted(o.request_id for o in comparator.observations) == ["r0", "r1", "r2"]
     assert comparator.counts["dropped_queue_full"] == 1
