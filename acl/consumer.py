@@ -378,26 +378,6 @@ class EventConsumer:
         if self.metrics is not None and n:
             getattr(self.metrics, what).labels(group=self.group).inc(n)
 
-    def caught_up(self) -> bool:
-        """After a poll that found nothing: is every assigned partition read to its end?
-
-        A local look only (positions, and the watermarks each fetch response carries), no broker
-        round trip. Not while unassigned, nor while any partition has not had a fetch answered
-        (right after an assignment, a poll that found nothing says nothing about what waits),
-        nor while a partition read in this session is behind its high watermark. A partition
-        with nothing read in this session has no position; the empty poll after its fetch
-        answered stands for it.
-        """
-        consumer = self._client()
-        assigned = consumer.assignment()
-        if not assigned:
-            return False
-        for tp in consumer.position(assigned):
-            _, high = consumer.get_watermark_offsets(tp, cached=True)
-            if high < 0 or 0 <= tp.offset < high:
-                return False
-        return True
-
     def _report_lag(self, consumer: Consumer) -> None:
         if self.metrics is None or time.monotonic() - self._last_lag < self.lag_interval:
             return
