@@ -87,7 +87,14 @@ def check_step(step: list[str]) -> None:
             assert text is None or flag in text, f"python -m {module} has no option {flag}"
     elif program == "gunicorn":
         module, attribute = args[0].split(":")
-        assert hasattr(importlib.import_module(module), attribute), f"no {args[0]}"
+        # in its own process, without the tests' settings, as gunicorn imports it: a service's
+        # WSGI entry refuses another project's settings (extracted.ledger_query.wsgi)
+        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        probe = ("import importlib, sys; sys.exit(0 if hasattr(importlib.import_module(sys.argv[1]), "
+                 "sys.argv[2]) else 1)")
+        done = subprocess.run([sys.executable, "-c", probe, module, attribute], capture_output=True,
+                              text=True, timeout=120, cwd=REPO, env={**env, "STRANGLER_ENV": "dev"})
+        assert done.returncode == 0, f"no {args[0]}: {done.stderr[-2000:]}"
     elif program == "celery":
         assert importlib.util.find_spec(args[args.index("-A") + 1]) is not None
     else:
