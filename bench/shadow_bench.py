@@ -19,7 +19,7 @@
    ``before`` is whole-document deepdiff (``shadow.diff_reference``), ``after`` the
    fast path (``shadow.diff.compare_json``).
 
-Run: ``/work/venv/bin/python bench/shadow_bench.py [--requests 4000] [--seconds 3]``.
+Run: ``python bench/shadow_bench.py [--requests 4000] [--rounds 5] [--seconds 3]``.
 Writes bench/results/shadow.json.
 """
 
@@ -204,13 +204,32 @@ def latency(requests: int, kind: str, client_in_process: bool = False) -> dict[s
         while len(store.observations) < requests and time.monotonic() < deadline:
             time.sleep(0.05)
         observed, counts = len(store.observations), dict(sink.counts)  # type: ignore[attr-defined]
+    row: dict[str, Any] = _percentiles(samples)
+    row["requests_per_mode"] = requests
+    row["observations"] = observed
+    row["sink_counts"] = counts
+    row["samples"] = samples
+    return row
+
+
+def _percentiles(samples: dict[str, list[float]]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for q in (50, 99):
         mono, shad = (percentile(sorted(samples[m]), q) for m in ("monolith", "shadow"))
         row[f"p{q}"] = {"monolith_ms": mono, "shadow_ms": shad, "ratio": shad / mono}
-    row["requests_per_mode"] = requests
-    row["observations"] = observed
-    row["sink_counts"] = counts
+    return row
+
+
+def latency_rounds(requests: int, kind: str, client_in_process: bool, rounds: int) -> dict[str, Any]:
+    """``rounds`` fresh stacks: the headline pools every round's samples; each round's ratios
+    are kept too, since one round's p99 rests on a few dozen samples."""
+    runs = [latency(requests, kind, client_in_process) for _ in range(rounds)]
+    pooled = {m: [x for run in runs for x in run["samples"][m]] for m in ("monolith", "shadow")}
+    row = _percentiles(pooled)
+    row["requests_per_mode"] = requests * rounds
+    row["rounds"] = [{q: run[q]["ratio"] for q in ("p50", "p99")} for run in runs]
+    row["observations"] = sum(run["observations"] for run in runs)
+    row["sink_counts"] = [run["sink_counts"] for run in runs]
     return row
 
 
@@ -245,6 +264,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000, help="measured requests per mode")
     parser.add_argument("--seconds", type=float, default=3.0, help="CPU seconds per comparator case")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="latency rounds per kind, each with fresh proxies; samples are pooled")
     parser.add_argument("--kinds", default="in_process,process",
                         help="comma-separated: in_process (compare in the proxy's process), process (worker)")
     parser.add_argument("--client-in-process", action="store_true",
@@ -254,7 +275,10 @@ def main() -> None:
     if unknown:
         parser.error(f"--kinds: unknown {', '.join(sorted(unknown))}; use in_process and/or process")
     console = Console()
-    lat = {kind: latency(args.requests, kind, args.client_in_process) for kind in args.kinds.split(",")}
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    lat = {kind: latency_rounds(args.requests, kind, args.client_in_process, args.rounds)
+           for kind in args.kinds.split(",")}
     thr = throughput(args.seconds)
     result = {
         "primary_latency": lat,
@@ -285,6 +309,8 @@ def main() -> None:
     for kind, row in lat.items():
         console.print(f"{kind}: observations recorded: {row['observations']}, "
                       f"sink counts: {row['sink_counts']}")
+        console.print(f"{kind}: per-round shadow/monolith ratios: "
+                      + ", ".join(f"p50 {r['p50']:.3f} p99 {r['p99']:.3f}" for r in row["rounds"]))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     console.print(f"wrote {RESULTS}")

@@ -181,6 +181,9 @@ class ComparatorProcess(ShadowSink):
             return True
         frame = encode(copy)
         with self._lock:
+            if self._fd is None:  # close() ran on another thread since ``usable`` was read
+                self.counts["dropped_worker_down"] += 1
+                return True
             if self._pending:
                 self._write_pending()
             if self._pending:  # the pipe is full: the frame waits behind the others, if it fits

@@ -51,8 +51,8 @@ Resume = Callable[["ClientConnection", "Exchange", "UpstreamError | None"], None
 
 class RequestHandler:
     """``begin`` routes an exchange when it becomes active. The common case (a bodyless
-    idempotent request, an idle keep-alive connection to a healthy upstream, no fence, no
-    shadow copy) is then sent at once and finished by a callback, without a task: a task,
+    idempotent request, an idle keep-alive connection to a healthy upstream, no fence;
+    shadowed or not) is then sent at once and finished by a callback, without a task: a task,
     its coroutine chain and a future cost about as much as the rest of the request. Every
     other case, and a fast exchange that failed, runs ``handle`` in a task (``resume``)."""
 
@@ -105,8 +105,7 @@ class RequestHandler:
     def _send_now(self, client: ClientConnection, exchange: Exchange) -> bool:
         head, body, decision = exchange.head, exchange.body, exchange.decision
         if (exchange.writer is not None or exchange.fence is not None or not body.done
-                or body.size or head.upgrade or head.method not in IDEMPOTENT_METHODS
-                or (decision.shadow and self.b.shadow.active)):
+                or body.size or head.upgrade or head.method not in IDEMPOTENT_METHODS):
             return False
         pool = self.pools.get(exchange.upstream)
         if pool is None or (pool.breaker is not None
@@ -120,7 +119,10 @@ class RequestHandler:
             target = exchange.extracted_target or head.target
         else:
             refused, target = frozenset(), head.target
-        relay = ResponseRelay(client, exchange, self.b.hygiene, refused, None)
+        tee = self.b.shadow
+        recorder = (ShadowRecorder(tee.max_body, exchange.started, time.perf_counter)
+                    if decision.shadow and tee.active else None)
+        relay = ResponseRelay(client, exchange, self.b.hygiene, refused, recorder)
         client.upstream = conn
         conn.start(self._request(head, target,
                                  self.b.hygiene.upstream_request_lines(head, decision), b""),
@@ -134,6 +136,8 @@ class RequestHandler:
         """The end of an exchange ``_send_now`` started (called soon after, never inside a
         parser callback): finish it, or hand a failure to ``handle`` in a task."""
         if error is None:
+            if relay.recorder is not None:  # a shadowed exchange: its copy, as ``_exchange`` offers it
+                self.b.shadow.offer(relay.recorder.copy(exchange, self.b.shadow))
             if reusable:
                 pool.release(conn)
             else:
