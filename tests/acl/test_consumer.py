@@ -292,3 +292,45 @@ def test_an_inbox_installed_before_failures_were_persisted_gets_the_table_on_fir
         conn.execute("CREATE SCHEMA strangler_inbox; CREATE TABLE strangler_inbox.inbox (consumer text,"
                      " event_id text, applied_at timestamptz, PRIMARY KEY (consumer, event_id))")
     assert PgInboxStore(url).record_attempt("g", "e1", "t/0/1", None) == 1
+
+
+def test_caught_up_only_once_every_partition_is_read_to_its_end(kafka_bootstrap: str) -> None:
+    """What the ledger's freshness mark rests on: not while joining or behind; yes after the last
+    event, and yes for a restarted member whose committed offsets are already at the end (it
+    has no position of its own then), with partitions that never held an event among them."""
+    topic = f"consumer-test-{uuid.uuid4().hex[:6]}"
+    create_topics(kafka_bootstrap, [topic, f"{topic}.dlq"])  # six partitions; one key fills one
+    batch = [m.__class__(topic, m.key, m.value, m.headers, m.event_id) for m in messages(40)]
+    assert all(KafkaPublisher(kafka_bootstrap).publish(batch))
+    group, applied = f"g-{uuid.uuid4().hex[:6]}", []
+
+    def member() -> EventConsumer:
+        # every fetch is held two seconds (its minimum size is never reached): long after the
+        # assignment, polls find nothing although nothing has been read yet
+        slow_fetch = {"fetch.wait.max.ms": 2000, "fetch.min.bytes": 10_000_000}
+        consumer = EventConsumer(kafka_bootstrap, group, [topic], lambda e, tx: applied.append(e.get_id()),
+                                 FakeInbox(), f"{topic}.dlq", overrides=slow_fetch)
+        consumer.batch_size = 5  # several polls for the backlog: room to be asked while behind
+        return consumer
+
+    def poll_until_caught_up(consumer: EventConsumer) -> list[tuple[int, bool]]:
+        """Each empty poll's answer, with how many events were applied by then."""
+        answers: list[tuple[int, bool]] = []
+
+        def step() -> bool:
+            if not consumer.poll_once(0.2):
+                answers.append((len(applied), consumer.caught_up()))
+            return bool(answers) and answers[-1][1]
+
+        wait_until(step, 60, "the consumer to catch up")
+        return answers
+
+    first_member = member()
+    assert not first_member.caught_up()  # not even assigned yet
+    answers = poll_until_caught_up(first_member)
+    assert answers[-1] == (40, True)
+    assert all(not up for seen, up in answers if seen < 40), answers  # joining or behind: never
+    first_member.close()
+    second_member = member()
+    assert poll_until_caught_up(second_member)[-1] == (40, True)  # at the committed offsets: nothing re-read
+    second_member.close()
