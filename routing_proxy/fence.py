@@ -1,4 +1,4 @@
-"""Read-your-writes fence, proxy side: remember each client's recent writes, fence its extracted reads.
+"""Read-your-writes fence, proxy side: remember each client's recent writes, fence its extracted requests.
 
 The problem. Once a read capability (``wallets.balance``, ``ledger.history``) is served
 by an extracted service, that service learns about the monolith's writes from events
@@ -64,7 +64,7 @@ What the proxy keeps, and why it is safe to keep so little:
   slower).
 
 The protocol on a fenced read (only reads routed to an extracted upstream whose failure
-may fall back to the monolith, see ``dataplane.fallback``):
+may fall back to the monolith, see ``dataplane.fallback``; writes below):
 
 - request headers ``X-Strangler-Fence: <request id>@<send time, epoch ms>,...`` and
   ``X-Strangler-Fence-Wait: <ms>``; clients cannot send either (the proxy drops every
@@ -78,6 +78,22 @@ may fall back to the monolith, see ``dataplane.fallback``):
   monolith, instead of the full wait on every read after a write that will never show up;
 - an answer without the result header (a service that does not implement the fence) is
   treated as a miss: a fenced read is never served unverified.
+
+Writes to an extracted service are fenced too, but only wait. After the write cutover a
+ledger write (credit, debit, transfer) goes to the ledger while the writes it depends on
+(opening a wallet, KYC) still go to the monolith; a client that opens a wallet and debits
+it at once would get a 404 from a ledger that has not seen the wallet yet, where the
+monolith would have answered (say, a 409). Such a write (a non-idempotent request routed to
+an extracted upstream) carries the same two headers. The service waits the same way and
+then runs the write whatever the outcome, with the same result header: there is nothing to
+fall back to, since the monolith's write path for it is off, and a write is never sent
+twice. The proxy relays the answer as it is (a ``miss`` or no result header refuses
+nothing and is not a failure), drops the tokens on ``hit``/``waited`` and marks them missed
+otherwise. A client whose tokens overflowed (``BYPASS``) has its write sent without a fence,
+never to the monolith. So the race is narrowed, not closed: a write still meets a stale
+ledger when the sync lag exceeds the wait, and its answer is then what it was without the
+fence. The ledger must implement this before the proxy sends it: an older ledger answers a
+fenced write that misses with a 503 ``STALE_READ``, which the client would see.
 
 Per instance, not shared: a client's writes and reads must pass the same proxy instance
 for the fence to see both. Legacy clients keep their connections alive, and instances

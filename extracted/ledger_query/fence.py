@@ -1,10 +1,10 @@
-"""Read-your-writes fence, ledger side: answer a fenced read only once the client's writes are applied.
+"""Read-your-writes fence, ledger side: hold a fenced request until the client's writes are applied.
 
 The routing proxy (``routing_proxy.fence``, where the whole design is argued) sends, on
-a read that follows a client's writes, ``X-Strangler-Fence: <request id>@<epoch ms>,...``
-(the writes' request ids and when the proxy sent them) and ``X-Strangler-Fence-Wait:
-<ms>``. Clients cannot send these: the proxy drops every ``X-Strangler-*`` header from
-them.
+a read (or a write, see the end) that follows a client's writes, ``X-Strangler-Fence:
+<request id>@<epoch ms>,...`` (the writes' request ids and when the proxy sent them) and
+``X-Strangler-Fence-Wait: <ms>``. Clients cannot send these: the proxy drops every
+``X-Strangler-*`` header from them.
 
 What "applied" means. The monolith tags every outbox row a request writes with the
 request's id and the relay carries it into the events (``correlationid``). The consumer
@@ -42,6 +42,14 @@ response header ``X-Strangler-Fence-Result`` (with ``; ms=N`` waited) and the me
 ``strangler_ledger_fence_total{outcome}`` and ``strangler_ledger_fence_wait_seconds``.
 A malformed fence header is a miss: only a broken proxy sends one, and it cannot be
 vouched for.
+
+Writes (any method but GET, HEAD, OPTIONS) are fenced too, since the write cutover: the
+proxy sends credits, debits and transfers here while the writes they depend on (opening a
+wallet, KYC) still go to the monolith and arrive as events. A fenced write waits the same
+way, then runs whatever the outcome, with the same result header: the monolith's write path
+is off, so there is nothing to hand a miss to. The wait only narrows the race to "sync lag >
+wait"; past it the write sees the ledger as it is (a wallet not yet opened is a 404), as it
+would unfenced. The metrics count reads and writes together.
 """
 
 from __future__ import annotations
@@ -62,6 +70,7 @@ FENCE_HEADER = "X-Strangler-Fence"
 FENCE_WAIT_HEADER = "X-Strangler-Fence-Wait"
 RESULT_HEADER = "X-Strangler-Fence-Result"
 POLL_INTERVAL = 0.005
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # fenced reads; anything else is a write
 MAX_TOKENS = 64
 _TOKEN = re.compile(r"^([A-Za-z0-9._:\-]{1,128})@([0-9]{1,15})$")
 NO_WALLET = 0  # the wallet of a row for an event that touches none
@@ -189,8 +198,10 @@ def prune(conn: Any, keep: timedelta) -> int:
 def _metrics() -> tuple[Counter, Histogram]:
     return (
         Counter("strangler_ledger_fence_total",
-                "Fenced reads (read-your-writes) by outcome: hit, waited, miss", ["outcome"]),
-        Histogram("strangler_ledger_fence_wait_seconds", "Time fenced reads waited for writes",
+                "Fenced requests (read-your-writes; reads and writes) by outcome: hit, waited, miss",
+                ["outcome"]),
+        Histogram("strangler_ledger_fence_wait_seconds",
+                  "Time fenced requests (reads and writes) waited for the client's writes",
                   buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)),
     )
 
@@ -215,7 +226,8 @@ def _miss_response() -> HttpResponse:
 
 
 class FenceMiddleware:
-    """Holds a fenced API read until the client's writes are applied, or answers a miss."""
+    """Holds a fenced API request until the client's writes are applied; a read that misses
+    gets the 503, a write (an unsafe method) runs whatever the outcome."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -235,6 +247,9 @@ class FenceMiddleware:
             outcome = await_writes(tokens, _fetch([t.request_id for t in tokens]), wait, margin)
         counter.labels(outcome.result).inc()
         histogram.observe(outcome.seconds)
-        response = _miss_response() if outcome.result == "miss" else self.get_response(request)
+        if outcome.result == "miss" and request.method in SAFE_METHODS:
+            response = _miss_response()
+        else:  # a write never goes to the monolith: it runs on what the ledger has now
+            response = self.get_response(request)
         response[RESULT_HEADER] = outcome.header_value()
         return response

@@ -10,6 +10,8 @@ for its client; a read routed to an extracted upstream carries that client's pen
 tokens, and if the upstream cannot vouch for them in time (a 503 with a fence result of
 ``miss``, or no fence result at all) the read falls back to the monolith like any
 idempotent failure, but as a ``fence_miss``: not an upstream error, not a breaker failure.
+A write routed to an extracted upstream carries the tokens too, so the service waits for
+them, but its answer is relayed whatever the fence result: a write never falls back.
 """
 
 from __future__ import annotations
@@ -90,6 +92,16 @@ class RequestHandler:
                             key, head.request_id, head.path, head.headers.get("idempotency-key")):
                         exchange.writer = key
                         b.metrics.fenced(decision.capability, "write_tracked")
+            elif head.method not in IDEMPOTENT_METHODS:
+                # a write to an extracted service: it waits for the client's monolith writes,
+                # but is never refused or replayed because of them (nowhere to fall back to)
+                reader = client_key(head.headers.get("authorization"))
+                fenced = fence.read(reader)
+                if fenced is not None and fenced.bypass:
+                    b.metrics.fenced(decision.capability, "write_bypass")  # sent unfenced
+                elif fenced is not None:
+                    exchange.reader, exchange.fence = reader, fenced
+                    b.metrics.fenced(decision.capability, "write_fenced")
             elif b.fallback.applies(decision):
                 exchange.reader = client_key(head.headers.get("authorization"))
                 fenced = fence.read(exchange.reader)
@@ -194,9 +206,7 @@ class RequestHandler:
                 status = await self.forward(client, exchange, decision, MONOLITH)
             else:
                 if exchange.fence is not None and exchange.upstream != MONOLITH:
-                    # the relay served it only with a fence result of hit or waited
-                    b.fence.vouched(exchange.reader, exchange.fence.request_ids)
-                    b.metrics.fenced(decision.capability, exchange.fence_result or "hit")
+                    self._fence_answered(exchange)
         except UpstreamError as error:
             b.metrics.error(decision, exchange.upstream, failure_kind(error))
             status = self.fail(client, exchange, decision, error)
@@ -207,6 +217,21 @@ class RequestHandler:
         """The monolith answers a request routed elsewhere: decommissioning must see it."""
         if exchange.route_key is not None:
             self.b.router.traffic.served_by_monolith(exchange.route_key)
+
+    def _fence_answered(self, exchange: Exchange) -> None:
+        """A fenced exchange the extracted service answered: a read only if it vouched (the
+        relay refused anything else); a write whatever the service said about the fence."""
+        fenced, capability, result = exchange.fence, exchange.decision.capability, exchange.fence_result
+        assert fenced is not None
+        if exchange.head.method in IDEMPOTENT_METHODS:
+            self.b.fence.vouched(exchange.reader, fenced.request_ids)
+            self.b.metrics.fenced(capability, result or "hit")
+            return
+        if result in ("hit", "waited"):
+            self.b.fence.vouched(exchange.reader, fenced.request_ids)
+        else:  # the write ran without the client's writes (or unverified): later ones do not wait
+            self.b.fence.missed(exchange.reader, fenced.request_ids)
+        self.b.metrics.fenced(capability, f"write_{result or 'unsupported'}")
 
     def _fence_missed(self, exchange: Exchange, reader: str | None) -> None:
         fenced, capability = exchange.fence, exchange.decision.capability
@@ -233,6 +258,7 @@ class RequestHandler:
             status = await self._exchange(client, exchange, decision, pool)
         except UpstreamStatusError as error:
             if (exchange.fence is not None and name != MONOLITH
+                    and exchange.head.method in IDEMPOTENT_METHODS
                     and exchange.fence_result not in ("hit", "waited")):
                 # the service answered: it is healthy, only behind the client's writes
                 if breaker is not None:
@@ -262,12 +288,15 @@ class RequestHandler:
         if fenced:
             assert exchange.fence is not None
             lines.append(exchange.fence.lines)
+        # a fenced read is served only if vouched for (else it falls back); a write never falls back
+        vouch = fenced and head.method in IDEMPOTENT_METHODS
         for attempt in (0, 1):
             conn, reused = await pool.acquire()
             tee = self.b.shadow
             recorder = (ShadowRecorder(tee.max_body, exchange.started, time.perf_counter)
                         if decision.shadow and tee.active and not head.upgrade else None)
-            relay = ResponseRelay(client, exchange, self.b.hygiene, refused, recorder, fenced)
+            relay = ResponseRelay(client, exchange, self.b.hygiene, refused, recorder, fenced,
+                                  vouch)
             client.upstream = conn
             try:
                 reusable = await self._send(conn, exchange, target, lines, relay)

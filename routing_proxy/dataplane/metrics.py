@@ -99,7 +99,9 @@ class ProxyMetrics:
             "strangler_proxy_fence_total",
             "Read-your-writes fence: writes tracked, reads fenced, and how the service answered "
             "(hit, waited, miss), reads replayed on the monolith after a miss (fallback) or sent "
-            "there directly (bypass), answers without a fence result (unsupported)",
+            "there directly (bypass), answers without a fence result (unsupported); the same "
+            "prefixed write_ for writes to an extracted service (write_fenced, write_hit, ...), "
+            "which are never replayed (write_bypass: sent without a fence)",
             ["capability", "outcome"], registry=self.registry)
 
     def observe(self, decision: Decision, upstream: str, status: int, seconds: float) -> None:

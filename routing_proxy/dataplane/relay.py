@@ -63,12 +63,15 @@ class ResponseRelay:
     to the client in one ``write`` when the upstream connection calls ``flush``."""
 
     __slots__ = ("client", "exchange", "fenced", "hygiene", "pending", "rechunk", "recorder",
-                 "refused", "status", "upgraded")
+                 "refused", "status", "upgraded", "vouch")
 
     def __init__(self, client: ClientConnection, exchange: Exchange, hygiene: HeaderHygiene,
                  refused: frozenset[int], recorder: ShadowRecorder | None,
-                 fenced: bool = False) -> None:
+                 fenced: bool = False, vouch: bool = True) -> None:
         self.fenced = fenced  # the request carried read-your-writes tokens (routing_proxy.fence)
+        # ... and an answer the service did not vouch for is refused (a read, which then falls
+        # back); a fenced write only notes the result and relays whatever the service answered
+        self.vouch = vouch
         self.client = client
         self.exchange = exchange
         self.hygiene = hygiene
@@ -84,7 +87,7 @@ class ResponseRelay:
         if self.fenced:
             result = self.exchange.fence_result = parse_result(
                 next((v for n, v in headers if n.lower() == RESULT_HEADER_LOWER), None))
-            if result not in ("hit", "waited"):
+            if self.vouch and result not in ("hit", "waited"):
                 return False  # a miss, or a service that ignored the fence: never served unverified
         if status in self.refused:
             return False

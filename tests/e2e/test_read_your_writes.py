@@ -15,6 +15,10 @@ scenario's writes that produce no ledger event (users, webhooks, bank accounts) 
 make the ledger reads after them miss and be served by the monolith: correct, but the
 ledger would serve nothing.
 
+The last test starts a second proxy that also sends the ledger's writes (credit, debit,
+transfers) to the ledger, as after the write cutover, and checks that the fence makes a
+write wait for the client's monolith writes too.
+
 ``STRANGLER_TEST_FENCE=off`` starts the proxy with ``--no-read-your-writes``: the
 transcript test then fails on the first read that beat its write to the ledger (the
 proof that the fence, not luck, makes it pass).
@@ -57,6 +61,15 @@ FENCE_ON = os.environ.get("STRANGLER_TEST_FENCE", "on") != "off"
 _SAMPLE = re.compile(r'^strangler_proxy_fence_total\{capability="([^"]*)",outcome="([^"]*)"\} (\S+)$', re.M)
 
 
+def fence_counts(metrics_url: str) -> dict[str, int]:
+    """A proxy's fence counters, summed over capabilities."""
+    text = httpx.get(metrics_url, timeout=10).text
+    counts: dict[str, int] = {}
+    for _capability, outcome, value in _SAMPLE.findall(text):
+        counts[outcome] = counts.get(outcome, 0) + int(float(value))
+    return counts
+
+
 @dataclass
 class Rig:
     monolith_url: str
@@ -66,14 +79,12 @@ class Rig:
     ledger_db: str
     api_keys: list[str]
     ledger_log: Path
+    ledger_url: str
+    home: Path
 
     def fence_counts(self) -> dict[str, int]:
         """The proxy's fence counters, summed over capabilities."""
-        text = httpx.get(self.metrics_url, timeout=10).text
-        counts: dict[str, int] = {}
-        for _capability, outcome, value in _SAMPLE.findall(text):
-            counts[outcome] = counts.get(outcome, 0) + int(float(value))
-        return counts
+        return fence_counts(self.metrics_url)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +135,7 @@ def rig(pg_server_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempP
         wait_until(port_open(ports["proxy"]), 60, "proxy")
         wait_until(port_open(ports["metrics"]), 60, "proxy metrics")
         rig = Rig(urls["monolith"], urls["proxy"], f"{urls['metrics']}/metrics", monolith_db, ledger_db,
-                  report.api_keys, home / "ledger.log")
+                  report.api_keys, home / "ledger.log", urls["ledger"], home)
         # set-up, not the client's path: the seeded history, merchants and keys reach the ledger
         SyncFence(rig).wait()  # type: ignore[arg-type]
         yield rig
@@ -190,3 +201,61 @@ def test_a_credit_read_back_at_once_is_never_stale(rig: Rig) -> None:
     # the read after each credit is fenced; the next one only if the first missed (still pending)
     assert rounds <= counts["fenced"] <= rounds + counts.get("miss", 0)
     assert counts.get("fallback", 0) == counts.get("miss", 0)
+
+
+WRITE_ROUTES = ROUTES + """
+[capabilities."ledger.write"]
+mode = "extracted"
+routes = ["POST /api/v1/wallets/{id}/credit/", "POST /api/v1/wallets/{id}/debit/", "POST /api/v1/transfers/"]
+"""
+
+
+@pytest.mark.skipif(not FENCE_ON, reason="the write fence is the fence")
+def test_after_the_write_cutover_a_wallet_opened_on_the_monolith_is_debited_through_the_ledger(
+        rig: Rig) -> None:
+    """The CI failure of test_demo ("debit on locked wallet": 404, not 409), on purpose and many
+    times: a second proxy sends the ledger's writes to the ledger, a wallet is opened (on the
+    monolith) and debited at once. The write fence makes the debit wait for the wallet; it can
+    only miss (and then 404) when the ledger trails by more than the fence's wait, and then the
+    proxy counts a write miss."""
+    routes = rig.home / "write-routes.toml"
+    routes.write_text(WRITE_ROUTES)
+    port, metrics_port = free_port(), free_port()
+    log = (rig.home / "write-proxy.log").open("ab")
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "routing_proxy", str(routes), "--port", str(port),
+         "--monolith-url", rig.monolith_url, "--extracted-url", rig.ledger_url, "--no-access-log",
+         "--metrics-port", str(metrics_port)],
+        stdout=log, stderr=subprocess.STDOUT, cwd=REPO, stdin=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"})
+    try:
+        wait_until(port_open(port), 60, "write proxy")
+        wait_until(port_open(metrics_port), 60, "write proxy metrics")
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        rounds, statuses = 10, []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                          headers={"Authorization": f"Api-Key {rig.api_keys[-1]}"}) as http:
+            for n in range(rounds):
+                user = http.post("/api/v1/users/", json={"external_ref": f"wf-{uuid.uuid4().hex[:12]}",
+                                                         "full_name": f"Write Fence {n}"})
+                assert user.status_code == 201, user.text
+                wallet = http.post("/api/v1/wallets/", json={"user_id": user.json()["id"]})
+                assert wallet.status_code == 201 and wallet.json()["limits_locked"], wallet.text
+                debit = http.post(f"/api/v1/wallets/{wallet.json()['id']}/debit/", json={"amount": "1.00"})
+                statuses.append(debit.status_code)
+                if debit.status_code == 409:
+                    assert debit.json()["error_code"] == "WALLET_LOCKED"
+        counts = fence_counts(metrics_url)
+    finally:
+        proxy.terminate()
+        proxy.wait(15)
+        log.close()
+    print(f"\nwrite fence: {rounds} debits right after opening the wallet, statuses {statuses}, "
+          f"fence counters {dict(sorted(counts.items()))}")
+    assert counts.get("write_fenced", 0) == rounds, "every debit after a monolith write is fenced"
+    answered = sum(counts.get(k, 0) for k in ("write_hit", "write_waited", "write_miss"))
+    assert answered == rounds and counts.get("write_unsupported", 0) == 0
+    # a 404 only where the ledger trailed by more than the wait (a miss the proxy counted)
+    assert statuses.count(404) <= counts.get("write_miss", 0)
+    assert statuses.count(409) == rounds - statuses.count(404) > 0
+    assert counts.get("fallback", 0) == 0, "a write is never replayed on the monolith"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -17,6 +20,7 @@ from acl.envelope import parse_message, to_message
 from extracted.ledger_query import fence
 from extracted.ledger_query.consume import Projector, contracts
 from extracted.ledger_query.fence import Record, Token, await_writes, parse_tokens, parse_wait, satisfied
+from tests.extracted.ledger_query.ledger_service import World
 from tests.extracted.ledger_query.test_http import KEY, service
 
 __all__ = ["service"]
@@ -189,3 +193,57 @@ def test_a_fenced_read_waits_for_the_clients_write_or_answers_a_miss(service: st
         metrics = http.get("/metrics").text
     for outcome in ("hit", "waited", "miss"):
         assert f'strangler_ledger_fence_total{{outcome="{outcome}"}}' in metrics
+
+
+# -- fenced writes (after the write cutover): wait, then always run ----------------------------------
+
+_unseen = itertools.count(random.randrange(3 * 10**9, 4 * 10**9, 10**6))  # ids no World hands out
+
+
+def _write(world: World, path: str, body: str, fence_header: str, wait_ms: int) -> httpx.Response:
+    return httpx.post(world.service + path, content=body, timeout=30, headers={
+        "Authorization": f"Api-Key {world.key}", "Content-Type": "application/json",
+        "X-Strangler-Fence": fence_header, "X-Strangler-Fence-Wait": str(wait_ms)})
+
+
+def test_a_fenced_write_waits_for_the_wallet_the_monolith_opened_and_answers_as_the_monolith(
+        world: World) -> None:
+    """The CI failure: a wallet opened on the monolith, debited at once through the ledger."""
+    wallet, customer = next(_unseen), next(_unseen)
+    assert world.state.one("SELECT count(*) FROM ledger_wallet WHERE wallet_id = %s", wallet) == 0
+
+    def opened() -> None:  # the consumer applies the monolith's event, and records its request
+        world.state.wallet(wallet, world.merchant, customer, verified=False)
+        _record(world.state.url, {(f"open-{wallet}", wallet): True})
+
+    later = threading.Timer(0.1, opened)
+    later.start()
+    debit = _write(world, f"/api/v1/wallets/{wallet}/debit/", '{"amount": "1.00"}',
+                   _token(f"open-{wallet}"), 300)
+    later.join()
+    assert debit.status_code == 409, debit.text  # not the 404 of a ledger that had not seen it yet
+    assert debit.json()["error_code"] == "WALLET_LOCKED"
+    assert debit.headers["X-Strangler-Fence-Result"].startswith("waited; ms=")
+
+
+def test_a_fenced_write_whose_writes_never_arrive_still_runs_after_the_wait(world: World) -> None:
+    wallet = world.wallet(balance=0)
+    started = time.monotonic()
+    credit = _write(world, f"/api/v1/wallets/{wallet}/credit/", '{"amount": "2.50"}', _token("never-1"), 150)
+    assert time.monotonic() - started >= 0.15
+    # not the read's 503 STALE_READ: the monolith does not take ledger writes any more
+    assert credit.status_code == 201, credit.text
+    assert credit.headers["X-Strangler-Fence-Result"].startswith("miss; ms=")
+    assert credit.json()["balance_after"] == "2.50" and world.balance(wallet) == Decimal("2.50")
+    # a malformed fence is a miss too, and the write runs
+    malformed = _write(world, f"/api/v1/wallets/{wallet}/debit/", '{"amount": "0.50"}', "no token", 0)
+    assert malformed.status_code == 201 and malformed.headers["X-Strangler-Fence-Result"] == "miss; ms=0"
+    # past the wait the write sees the ledger as it is: the fence narrows the race, it cannot close it
+    absent = next(_unseen)
+    missing = _write(world, f"/api/v1/wallets/{absent}/debit/", '{"amount": "1.00"}', _token("never-2"), 0)
+    assert missing.status_code == 404 and missing.headers["X-Strangler-Fence-Result"].startswith("miss")
+    # reads keep the 503
+    read = httpx.get(f"{world.service}/api/v1/wallets/{wallet}/balance/", timeout=30, headers={
+        "Authorization": f"Api-Key {world.key}", "X-Strangler-Fence": _token("never-1"),
+        "X-Strangler-Fence-Wait": "0"})
+    assert read.status_code == 503 and read.json()["error_code"] == "STALE_READ"
