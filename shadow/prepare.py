@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from shadow.paths import PathAutomaton, State, canonical, escape
+from shadow.paths import PathAutomaton, State, canonical
 from shadow.rules import CapabilityRules, Normaliser, UnorderedArray
 
 IGNORED = "<ignored>"
@@ -84,11 +84,18 @@ def _prepare_dict(value: dict[str, Any], state: State, rules: CompiledRules) -> 
                 elif below:
                     out[key] = _prepare(out[key], below, rules)
         return out
+    # every key the rules do not name leads to one and the same state: work it out once
+    named = automaton.named(state)
+    other = automaton.step_unnamed(state)
+    other_ignored = bool(automaton.accepted(other) & rules.ignore)
     out = {}
     for key, item in value.items():
-        below = automaton.step(state, escape(key))
-        if not (automaton.accepted(below) & rules.ignore):
-            out[key] = _prepare(item, below, rules) if below else item
+        if key in named:
+            below = automaton.step(state, named[key])
+            if not (automaton.accepted(below) & rules.ignore):
+                out[key] = _prepare(item, below, rules) if below else item
+        elif not other_ignored:
+            out[key] = _prepare(item, other, rules)
     return out
 
 
@@ -104,9 +111,15 @@ def _prepare_list(value: list[Any], state: State, rules: CompiledRules) -> list[
                 elif below:
                     items[int(segment)] = _prepare(items[int(segment)], below, rules)
         return items
-    out: list[Any] = []
-    for index, item in enumerate(value):
-        below = automaton.step(state, str(index))
-        ignored = automaton.accepted(below) & rules.ignore
-        out.append(IGNORED if ignored else _prepare(item, below, rules) if below else item)
+    named = automaton.named(state)  # indexes the rules name (``/results/0``); any other index: ``other``
+    other = automaton.step_unnamed(state)
+    if automaton.accepted(other) & rules.ignore:
+        out: list[Any] = [IGNORED] * len(value)
+    else:
+        out = [_prepare(item, other, rules) for item in value]
+    for key, segment in named.items():
+        if key.isdigit() and str(int(key)) == key and int(key) < len(value):
+            below = automaton.step(state, segment)
+            ignored = automaton.accepted(below) & rules.ignore
+            out[int(key)] = IGNORED if ignored else _prepare(value[int(key)], below, rules)
     return out
