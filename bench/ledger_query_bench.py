@@ -391,6 +391,7 @@ def measure_lag(
     seconds: float,
     writers: int = 8,
     probes: Probes | None = None,
+    load_nice: int = 0,
 ) -> dict[str, Any]:
     """Write credits at ``rate`` for ``seconds``; per credit, commit -> first seen in the ledger.
 
@@ -421,6 +422,12 @@ def measure_lag(
         next_at = time.perf_counter()
         end = next_at + seconds
         with psycopg.connect(monolith_db) as conn:
+            if load_nice:  # this writer thread and its backend yield the CPU to the pipeline
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), load_nice)
+                row = conn.execute("SELECT pg_backend_pid()").fetchone()
+                conn.commit()
+                if row:
+                    os.setpriority(os.PRIO_PROCESS, int(row[0]), load_nice)
             n = 0
             while next_at < end:
                 time.sleep(max(0.0, next_at - time.perf_counter()))
@@ -695,6 +702,10 @@ def main() -> int:
     parser.add_argument("--clients", default="8,32")
     parser.add_argument("--lag-rate", type=float, default=1000.0, help="events per second for the lag run")
     parser.add_argument("--lag-seconds", type=float, default=10.0)
+    parser.add_argument("--load-nice", type=int, default=0,
+                        help="niceness of the lag run's writer threads and their PostgreSQL backends "
+                             "(the monolith's load, which in production runs on other hosts than the "
+                             "relay and the consumer); 0: they compete with the pipeline as equals")
     parser.add_argument("--lag-baseline-rate", type=float, default=50.0,
                         help="events per second of the same run's low-rate baseline (0: skip it)")
     parser.add_argument("--lag-baseline-seconds", type=float, default=5.0)
@@ -841,7 +852,7 @@ def main() -> int:
                         f"http://127.0.0.1:{metrics_port}/metrics", settings.monolith_database_url)
         lags = [
             measure_lag(settings.monolith_database_url, settings.ledger_database_url, [w for w, _ in owners],
-                        rate, seconds, probes=probes)
+                        rate, seconds, probes=probes, load_nice=args.load_nice)
             for rate, seconds in ((args.lag_baseline_rate, args.lag_baseline_seconds),
                                   (args.lag_rate, args.lag_seconds))
             if rate > 0 and not args.skip_lag
