@@ -60,7 +60,7 @@ class Exchange:
         self.route_key: tuple[str, str] | None = None  # the matched rule, for the traffic record
         self.extracted_target: bytes | None = None  # a shim's target on the extracted side
         self.writer: str | None = None  # the client identity, when the fence tracks this write
-        self.reader: str | None = None  # ... or this read
+        self.reader: str | None = None  # ... or fences this read, or this write to an extracted service
 
 
 class ClientConnection(asyncio.Protocol):
