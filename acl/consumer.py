@@ -164,10 +164,6 @@ class EventConsumer:
         self._last_lag = 0.0
         self.on_batch = on_batch
         self._stats: BatchStats | None = None
-        self._caught_up = False  # see caught_up()
-        # where each assigned partition without a position of its own starts (see _read_to_ends)
-        self._starts: dict[tuple[str, int], int] = {}
-        self._starts_for: frozenset[tuple[str, int]] = frozenset()
 
     # ---- lifecycle ---------------------------------------------------------------------
     def _client(self) -> Consumer:
@@ -204,12 +200,9 @@ class EventConsumer:
     def poll_once(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for a message, take what else is already fetched, apply them."""
         consumer = self._client()
-        self._caught_up = False
-        read_to_ends = self._read_to_ends(consumer)  # before the poll: see caught_up()
         first = consumer.poll(timeout)
         self._report_lag(consumer)
         if first is None:
-            self._caught_up = read_to_ends
             return False
         # consume(timeout=0) only drains what the client already holds: a lone event is not
         # kept waiting for companions, a backlog is taken batch_size at a time
@@ -231,7 +224,6 @@ class EventConsumer:
                 self.on_batch(self._stats)
         if failure is not None:
             raise ConsumerError(f"Kafka consumer error: {failure}")
-        self._caught_up = read_to_ends and not batch
         return bool(batch)
 
     def _process(self, msgs: list[Message]) -> None:
@@ -387,57 +379,28 @@ class EventConsumer:
             getattr(self.metrics, what).labels(group=self.group).inc(n)
 
     def caught_up(self) -> bool:
-        """Did the last ``poll_once`` find nothing, with every assigned partition read to its end?
+        """After a poll that found nothing: is every assigned partition read to its end?
 
-        The ends are looked at *before* that poll, locally (positions, and the ends each fetch
-        response carries; no broker round trip: the embedded broker, Tansu, answers "where does
-        this partition end" with 1 for a partition holding 40 events written in one batch). Looked
-        at after an empty poll instead, a fetch response that arrived in between showed its end
-        while its events still waited in the client's queue, and a partition with nothing read
-        yet (no position) passed as read to that end: caught up with 40 events unread (seen in
-        CI). Looking before the poll narrows that, and a partition with nothing read yet is now
-        measured from where it starts, not taken as read. An end is as old as the
-        fetch response that carried it; the poll lasts longer than a fetch is held
-        (``fetch.wait.max.ms``), so that is about one fetch, unless the broker is stalled.
-
-        Never while unassigned, nor while any partition has not had a fetch answered, nor while
-        a partition is behind its end: read in this session, from its position; with nothing read
-        yet, from where it starts (``_start``).
+        A local look only (positions, and the ends each fetch response carries), no broker
+        round trip: the broker's own answer to "where does each partition end" cannot be
+        trusted here (the embedded broker, Tansu, answers 1 for a partition holding 40 events
+        written in one batch). An end is as old as the fetch response that carried it; an
+        empty poll lasts its whole timeout, longer than a fetch is held (``fetch.wait.max.ms``),
+        so the ends are at most about one fetch older than the poll's start, unless the broker
+        is stalled. Not while unassigned, nor while any partition has not had a fetch answered,
+        nor while a partition read in this session is behind its end. A partition with nothing
+        read in this session has no position; the empty poll after its fetch answered stands
+        for it.
         """
-        return self._caught_up
-
-    def _read_to_ends(self, consumer: Consumer) -> bool:
+        consumer = self._client()
         assigned = consumer.assignment()
         if not assigned:
             return False
         for tp in consumer.position(assigned):
             _, high = consumer.get_watermark_offsets(tp, cached=True)
-            if high < 0:
-                return False
-            read_to = tp.offset if tp.offset >= 0 else self._start(consumer, assigned, tp)
-            if read_to is None or read_to < high:
+            if high < 0 or 0 <= tp.offset < high:
                 return False
         return True
-
-    def _start(self, consumer: Consumer, assigned: list[TopicPartition], tp: TopicPartition) -> int | None:
-        """Where a partition with nothing read in this session starts: its committed offset, or,
-        with none, ``auto.offset.reset``'s choice (earliest: the start the last fetch reported;
-        latest: its end). Its fetched events may sit in the client's queue unread while its end is
-        already known, so the end alone would say "read" too early. The committed offsets are asked
-        once per assignment (one round trip); None when the broker does not answer."""
-        key = frozenset((p.topic, p.partition) for p in assigned)
-        if key != self._starts_for:
-            try:
-                committed = consumer.committed(assigned, timeout=5)
-            except KafkaException:
-                return None
-            self._starts = {(c.topic, c.partition): c.offset for c in committed}
-            self._starts_for = key
-        start = self._starts.get((tp.topic, tp.partition), -1)
-        if start >= 0:
-            return start
-        low, high = consumer.get_watermark_offsets(tp, cached=True)
-        return high if str(self.config.get("auto.offset.reset")) in ("latest", "end", "largest") else low
 
     def _report_lag(self, consumer: Consumer) -> None:
         if self.metrics is None or time.monotonic() - self._last_lag < self.lag_interval:
