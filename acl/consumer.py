@@ -378,30 +378,6 @@ class EventConsumer:
         if self.metrics is not None and n:
             getattr(self.metrics, what).labels(group=self.group).inc(n)
 
-    def caught_up(self) -> bool:
-        """After a poll that found nothing: is every assigned partition read to its end?
-
-        A local look only (positions, and the ends each fetch response carries), no broker
-        round trip: the broker's own answer to "where does each partition end" cannot be
-        trusted here (the embedded broker, Tansu, answers 1 for a partition holding 40 events
-        written in one batch). An end is as old as the fetch response that carried it; an
-        empty poll lasts its whole timeout, longer than a fetch is held (``fetch.wait.max.ms``),
-        so the ends are at most about one fetch older than the poll's start, unless the broker
-        is stalled. Not while unassigned, nor while any partition has not had a fetch answered,
-        nor while a partition read in this session is behind its end. A partition with nothing
-        read in this session has no position; the empty poll after its fetch answered stands
-        for it.
-        """
-        consumer = self._client()
-        assigned = consumer.assignment()
-        if not assigned:
-            return False
-        for tp in consumer.position(assigned):
-            _, high = consumer.get_watermark_offsets(tp, cached=True)
-            if high < 0 or 0 <= tp.offset < high:
-                return False
-        return True
-
     def _report_lag(self, consumer: Consumer) -> None:
         if self.metrics is None or time.monotonic() - self._last_lag < self.lag_interval:
             return

@@ -175,51 +175,8 @@ def to_message_sdk(
     )
 
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
-_JSON_CONTENT_TYPE = "application/json"
-
-
 def parse_message(key: bytes | None, value: bytes | None, headers: Headers) -> CloudEvent:
-    """A Kafka record back into a CloudEvent (consumers use this): what ``parse_message_sdk`` returns.
-
-    Records as the relay writes them (CloudEvents 1.0, JSON data, an RFC 3339 time) are read
-    here, and the CloudEvent is still built, and validated, by the SDK's constructor; the SDK's
-    reader spent most of its time parsing the time with dateutil, a tenth of a consumer's CPU.
-    Anything else goes through the SDK's reader and gets its answer. ``tests/acl/
-    test_envelope.py`` holds the two equal for a sample of every contract and for odd records.
-    """
-    items = headers.items() if isinstance(headers, Mapping) else (headers or [])
-    attributes: dict[str, Any] = {}
-    for name, raw in items:
-        if raw is None or name == "traceparent":
-            continue
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        lower = name.lower()
-        if lower.startswith("ce_"):
-            attributes[lower[3:]] = text
-        elif lower == "content-type":
-            attributes["datacontenttype"] = text
-    time = attributes.get("time")
-    if (
-        not value
-        or attributes.get("specversion") != "1.0"
-        or attributes.get("datacontenttype") != _JSON_CONTENT_TYPE
-        or (time is not None and not _RFC3339.fullmatch(time))
-    ):
-        return parse_message_sdk(key, value, headers)
-    try:
-        data = json.loads(value.decode())
-    except ValueError:  # UnicodeDecodeError included: the SDK then hands over the text or bytes
-        return parse_message_sdk(key, value, headers)
-    if time is not None:
-        attributes["time"] = datetime.fromisoformat(time)
-    if key is not None:
-        attributes["partitionkey"] = key.decode()
-    return CloudEvent(attributes=attributes, data=data)
-
-
-def parse_message_sdk(key: bytes | None, value: bytes | None, headers: Headers) -> CloudEvent:
-    """The reference reading, through the ``cloudevents`` SDK (what ``parse_message`` must equal)."""
+    """A Kafka record back into a CloudEvent (consumers use this)."""
     items = headers.items() if isinstance(headers, Mapping) else (headers or [])
     merged = {
         name: val.encode() if isinstance(val, str) else val

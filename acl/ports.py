@@ -44,7 +44,7 @@ class Batch(ABC):
     Leaving the context without ``complete`` gives everything back untouched.
     """
 
-    changes: Sequence[PendingChange]  # in commit order; the real store decodes them as they are read
+    changes: list[PendingChange]
 
     @abstractmethod
     def complete(self, published: Sequence[int], quarantined: Sequence[QuarantineEntry]) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
@@ -139,24 +139,17 @@ class PythonRelay(Relay):
         flags = iter(acks.result())
         now = self.clock()
         delivered_ids: list[int] = []
-        per_topic: dict[str, int] = {}
         for pending, messages in chunk:
             delivered = all([next(flags) for _ in messages])  # consume this change's reports in order
             if delivered and pending.aggregate not in held_back:
                 delivered_ids.append(pending.outbox_id)
                 self._observe(pending, messages, now)
-                if self.metrics is not None:
-                    for m in messages:
-                        per_topic[m.topic] = per_topic.get(m.topic, 0) + 1
             else:
                 held_back.add(pending.aggregate)
-        if self.metrics is not None:  # one labelled increment per topic and chunk, not per event
-            for topic, n in per_topic.items():
-                self.metrics.published.labels(topic=topic).inc(n)
         published += delivered_ids
         return [self._marker().submit(batch.mark_early, delivered_ids)] if early and delivered_ids else []
 
-    def _render(self, changes: Sequence[PendingChange], quarantined: list[QuarantineEntry]) -> _Plan:
+    def _render(self, changes: list[PendingChange], quarantined: list[QuarantineEntry]) -> _Plan:
         plan: _Plan = []
         for pending in changes:
             try:
@@ -208,10 +201,11 @@ class PythonRelay(Relay):
                 self.store.wait_for_changes(self.poll_interval)
 
     def _observe(self, pending: PendingChange, messages: list[OutgoingMessage], now: datetime) -> None:
-        """One acknowledged change's commit -> ack time (its events are counted per chunk)."""
         if self.metrics is None:
             return
         self.metrics.commit_to_ack.observe(max(0.0, (now - pending.committed_at).total_seconds()))
+        for m in messages:
+            self.metrics.published.labels(topic=m.topic).inc()
 
     def _count_quarantine(self, entries: list[QuarantineEntry]) -> None:
         for entry in entries:

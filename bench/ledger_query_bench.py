@@ -308,42 +308,6 @@ def summarise_profile(raw: str, top: int = 40) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sched_seconds(pid: int, children: bool = True) -> tuple[float, float]:
-    """(on a CPU, runnable but waiting for a CPU) seconds of every thread of ``pid`` and, unless
-    ``children`` is False, of its direct children, from the scheduler's statistics (Linux)."""
-    pids = {pid}
-    if children:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
-                    pids.add(int(entry.name))
-            except OSError:  # exited meanwhile
-                continue
-    on_cpu = waiting = 0
-    for p in pids:
-        try:
-            tasks = list(Path(f"/proc/{p}/task").iterdir())
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                ran, waited, _ = (int(v) for v in (task / "schedstat").read_text().split())
-            except (OSError, ValueError):
-                continue
-            on_cpu += ran
-            waiting += waited
-    return on_cpu / 1e9, waiting / 1e9
-
-
-def box_busy_ticks() -> tuple[int, int]:
-    """(busy, total) CPU ticks of the whole host so far, from /proc/stat."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
 def server_cpu_seconds(pid: int) -> float:
     """User + system CPU of a gunicorn master and its workers so far, from /proc (Linux)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -494,7 +458,6 @@ def measure_lag(
     }
     if probes and before and after:
         result["cpu_share"] = probes.cpu_share(before, after, drained_for)
-        result["scheduler"] = probes.scheduler(before, after, drained_for, len(committed))
         result["consumer_batches"] = probes.batch_stages(before, after)
     return result
 
@@ -521,17 +484,10 @@ def watch_rows(ledger_db: str, floor: int, stop: Any, seen_count: Any, out: Any)
     holes: set[int] = set()
     gaps: list[float] = []
     top, polls, last = floor, 0, time.time()
-    with psycopg.connect(ledger_db, autocommit=True, application_name="bench-watcher") as conn:
-        # The table was just filled by the catch-up; until autovacuum analyses it the planner may
-        # read all of it on every poll (~1.5 ms of server CPU, 150 times a second: a fifth of a
-        # core taken from the pipeline it measures). The index answers in tens of microseconds.
-        conn.execute("SET enable_seqscan = off")
+    with psycopg.connect(ledger_db, autocommit=True) as conn:
         while not stop.is_set():
-            # two index scans, appended (an OR is planned as a bitmap scan with a recheck), from
-            # a prepared statement: a poll costs the server what is new, not a plan each time
-            rows = conn.execute("SELECT id FROM ledger_transaction WHERE id > %s"
-                                " UNION ALL SELECT id FROM ledger_transaction WHERE id = ANY(%s)",
-                                (top, list(holes)), prepare=True).fetchall()
+            rows = conn.execute("SELECT id FROM ledger_transaction WHERE id > %s OR id = ANY(%s)",
+                                (top, list(holes))).fetchall()
             now = time.time()
             gaps.append(now - last)
             last = now
@@ -599,62 +555,20 @@ def ms(seconds: float) -> float:
 
 
 class Probes:
-    """CPU of the stack's processes and the consumer's own stage metrics, read before and after a run.
+    """CPU of the stack's processes and the consumer's own stage metrics, read before and after a run."""
 
-    Besides the CPU each process tree used, the scheduler's own account (``/proc/<pid>/task/*/
-    schedstat``: time on a CPU, time runnable but waiting for one) tells a process that waits
-    for a core (a busy host) from one that waits for an answer (I/O, a lock, a sleep).
-    """
-
-    def __init__(self, pids: dict[str, int], consumer_metrics_url: str, database_url: str) -> None:
-        self.pids, self.metrics_url, self.database_url = pids, consumer_metrics_url, database_url
+    def __init__(self, pids: dict[str, int], consumer_metrics_url: str) -> None:
+        self.pids, self.metrics_url = pids, consumer_metrics_url
 
     def snapshot(self) -> dict[str, Any]:
         cpu = {name: server_cpu_seconds(pid) for name, pid in self.pids.items()}
         cpu["bench writers"] = time.process_time()  # the row watcher is its own process
-        sched = {name: sched_seconds(pid) for name, pid in self.pids.items()}
-        return {"cpu": cpu, "sched": sched, "pg": self._backends(), "box": box_busy_ticks(),
-                "loadavg": os.getloadavg()[0], "metrics": scrape(self.metrics_url)}
-
-    def _backends(self) -> dict[int, tuple[str, float, float]]:
-        """PostgreSQL's server processes, each with the ``application_name`` its client gave (the
-        relay's, the consumer's, this bench's watcher; 'other' for the unnamed and background ones)."""
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
-            rows = conn.execute("SELECT pid, coalesce(nullif(application_name, ''), 'other')"
-                                " FROM pg_stat_activity WHERE pid <> pg_backend_pid()").fetchall()
-        return {int(pid): (f"pg: {name}", *sched_seconds(int(pid), children=False)) for pid, name in rows}
+        return {"cpu": cpu, "metrics": scrape(self.metrics_url)}
 
     @staticmethod
     def cpu_share(before: dict[str, Any], after: dict[str, Any], seconds: float) -> dict[str, float]:
         """Cores used per process tree over the window (1.0 = one core busy all along)."""
         return {name: round((after["cpu"][name] - before["cpu"][name]) / seconds, 2) for name in after["cpu"]}
-
-    @staticmethod
-    def scheduler(before: dict[str, Any], after: dict[str, Any], seconds: float,
-                  events: int) -> dict[str, dict[str, float]]:
-        """Per process tree: CPU ms per event, and the cores' worth of time its threads spent
-        runnable but waiting for a CPU (2.0 = two threads waiting all along); plus the host."""
-        spent: dict[str, list[float]] = {}
-        for name, (on_cpu, waiting) in after["sched"].items():
-            was_on, was_waiting = before["sched"].get(name, (0.0, 0.0))
-            spent[name] = [on_cpu - was_on, waiting - was_waiting]
-        # PostgreSQL backends by client: those that started in the window count from zero, those
-        # that ended in it are missed (the writers' close with their threads: not in these rows)
-        for pid, (name, on_cpu, waiting) in after["pg"].items():
-            _, was_on, was_waiting = before["pg"].get(pid, (name, 0.0, 0.0))
-            total = spent.setdefault(name, [0.0, 0.0])
-            total[0] += on_cpu - was_on
-            total[1] += waiting - was_waiting
-        out: dict[str, dict[str, float]] = {
-            name: {"cpu_ms_per_event": round(on_cpu * 1000 / max(1, events), 3),
-                   "waiting_for_cpu": round(waiting / seconds, 2)}
-            for name, (on_cpu, waiting) in spent.items()
-        }
-        busy, total = (a - b for a, b in zip(after["box"], before["box"], strict=True))
-        out["host"] = {"busy_share": round(busy / max(1, total), 2),
-                       "loadavg_before": round(before["loadavg"], 1),
-                       "loadavg_after": round(after["loadavg"], 1)}
-        return out
 
     @staticmethod
     def batch_stages(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -849,7 +763,7 @@ def main() -> int:
             pids["postgres"] = int((stack.postgres.data_dir / "postmaster.pid").read_text().split()[0])
         watched = ("relay", "kafka", "consumer", "postgres")
         probes = Probes({name: pids[name] for name in watched if name in pids},
-                        f"http://127.0.0.1:{metrics_port}/metrics", settings.monolith_database_url)
+                        f"http://127.0.0.1:{metrics_port}/metrics")
         lags = [
             measure_lag(settings.monolith_database_url, settings.ledger_database_url, [w for w, _ in owners],
                         rate, seconds, probes=probes, load_nice=args.load_nice)
@@ -918,27 +832,6 @@ def print_lag(console: Console, runs: list[dict[str, Any]]) -> None:
         for run in runs:
             sub.add_row(str(run["rate"]), *(str(run.get(section, {}).get(c)) for c in runs[-1][section]))
         console.print(sub)
-    if "scheduler" in runs[-1]:
-        host = Table(title="the host over each run: share of its CPU busy (all tenants), load average")
-        for column in ("rate", "busy_share", "loadavg_before", "loadavg_after"):
-            host.add_column(column, justify="right")
-        for run in runs:
-            h = run.get("scheduler", {}).get("host", {})
-            host.add_row(str(run["rate"]), *(str(h.get(c)) for c in ("busy_share", "loadavg_before",
-                                                                      "loadavg_after")))
-        console.print(host)
-        sched = Table(title="per process: CPU ms per event / cores' worth of threads waiting for a CPU "
-                            "(runnable, not running)")
-        sched.add_column("rate")
-        names = [n for n in runs[-1]["scheduler"] if n != "host"]
-        for name in names:
-            sched.add_column(name, justify="right")
-        for run in runs:
-            cells = run.get("scheduler", {})
-            sched.add_row(str(run["rate"]), *(
-                f"{cells[n]['cpu_ms_per_event']} / {cells[n]['waiting_for_cpu']}" if n in cells else "-"
-                for n in names))
-        console.print(sched)
     stages = Table(title="stage p50 / p99 ms per run (from the databases' own stamps)")
     stages.add_column("stage")
     for run in runs:

@@ -9,7 +9,6 @@ from typing import Any
 
 import psycopg
 
-from acl.adapters.pg import connect
 from acl.ports import Failure, InboxStore
 
 INBOX_SCHEMA = "strangler_inbox"
@@ -71,30 +70,16 @@ def _failure(row: tuple[Any, ...]) -> Failure:
 
 
 class PgInboxStore(InboxStore):
-    """``pipeline=True`` runs each transaction in libpq pipeline mode: BEGIN goes out with the
-    inbox statement, and the effects go out with COMMIT, so a batch costs two round trips to
-    the server whatever the handler writes (each one is two process wake-ups, which on a busy
-    host cost far more than the statements). Only for handlers that never read a statement's
-    row count without fetching (in pipeline mode it is known only once results are fetched),
-    and whose errors may surface at a later statement or at COMMIT: a ``BatchHandler``, whose
-    failed batch is replayed event by event whichever statement raised.
-    """
-
-    def __init__(self, database_url: str, pipeline: bool = False) -> None:
+    def __init__(self, database_url: str) -> None:
         self.database_url = database_url
-        self.pipeline = pipeline
         self._conn: psycopg.Connection[Any] | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self.database_url, "strangler-inbox")
+            self._conn = psycopg.connect(self.database_url)
             self._ensure_failure_table(self._conn)
-        if not self.pipeline:
-            with self._conn.transaction():
-                yield self._conn
-            return
-        with self._conn.pipeline(), self._conn.transaction():
+        with self._conn.transaction():
             yield self._conn
 
     @staticmethod

@@ -11,23 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, overload
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from acl.adapters.pg import connect
 from acl.domain import Change
 from acl.install import NOTIFY_CHANNEL, SCHEMA
 from acl.ports import Batch, OutboxStore, PendingChange, QuarantineEntry
 
-# One probe per lane for its first pending row (LIMIT 1 on the pending-row index): the cost
-# follows the number of lanes, not the number of rows waiting in them.
 _CLAIM_LANES = f"""
 SELECT l.lane FROM {SCHEMA}.relay_lane l
- CROSS JOIN LATERAL (SELECT 1 FROM {SCHEMA}.outbox o
-                      WHERE o.lane = l.lane AND o.handled_at IS NULL LIMIT 1) pending
- ORDER BY random() LIMIT %s FOR UPDATE OF l SKIP LOCKED
+ WHERE EXISTS (SELECT 1 FROM {SCHEMA}.outbox o WHERE o.lane = l.lane AND o.handled_at IS NULL)
+ ORDER BY random() LIMIT %s FOR UPDATE SKIP LOCKED
 """
 _READ = f"""
 SELECT o.id, t.commit_seq, t.committed_at, o.aggregate_type || ':' || coalesce(o.aggregate_key, ''),
@@ -49,46 +45,13 @@ def _pending(origin: str, row: tuple[Any, ...]) -> PendingChange:
     return PendingChange(oid, seq, committed, aggregate, change)
 
 
-class _Claimed(Sequence[PendingChange]):
-    """The claimed rows, turned into changes (their JSON row images decoded) only as the relay
-    reaches them: the first chunk is rendered and on its way to Kafka while the rest still waits
-    as the server sent it, instead of after every row of the batch was decoded."""
-
-    def __init__(self, cursor: psycopg.Cursor[Any], origin: str) -> None:
-        self._cursor, self._origin = cursor, origin
-        self._length = max(0, cursor.rowcount)
-        self._decoded: list[PendingChange] = []
-
-    def __len__(self) -> int:
-        return self._length
-
-    @overload
-    def __getitem__(self, index: int) -> PendingChange: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[PendingChange]: ...
-
-    def __getitem__(self, index: int | slice) -> PendingChange | list[PendingChange]:
-        if isinstance(index, slice):
-            self._decode_to(index.indices(self._length)[1])
-            return self._decoded[index]
-        position = index + self._length if index < 0 else index
-        self._decode_to(position + 1)
-        return self._decoded[position]
-
-    def _decode_to(self, stop: int) -> None:
-        missing = min(stop, self._length) - len(self._decoded)
-        if missing > 0:
-            self._decoded += [_pending(self._origin, row) for row in self._cursor.fetchmany(missing)]
-
-
 _MARK_PUBLISHED = (
     f"UPDATE {SCHEMA}.outbox SET handled_at = clock_timestamp(), outcome = 'published' WHERE id = ANY(%s)"
 )
 
 
 class _PgBatch(Batch):
-    def __init__(self, conn: psycopg.Connection[Any], changes: Sequence[PendingChange]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], changes: list[PendingChange]) -> None:
         self.conn = conn
         self.changes = changes
         self._marked: set[int] = set()
@@ -101,9 +64,8 @@ class _PgBatch(Batch):
             self._marked.update(published)
 
     def complete(self, published: Sequence[int], quarantined: Sequence[QuarantineEntry]) -> None:
-        """The remaining marks, the quarantine rows and COMMIT in one round trip (pipelined)."""
         rest = [i for i in published if i not in self._marked]
-        with self.conn.pipeline(), self.conn.cursor() as cur:
+        with self.conn.cursor() as cur:
             if rest:
                 cur.execute(_MARK_PUBLISHED, (rest,))
             if quarantined:
@@ -132,7 +94,7 @@ class _PgBatch(Batch):
                     " WHERE id = ANY(%s)",
                     (ids,),
                 )
-            cur.execute("COMMIT")  # queued with the rest; an error in any of them raises on leaving
+        self.conn.commit()
 
 
 class PgOutboxStore(OutboxStore):
@@ -147,46 +109,26 @@ class PgOutboxStore(OutboxStore):
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            # autocommit: the claim's transaction is opened and closed by explicit statements,
-            # so BEGIN travels with the first query and COMMIT with the last writes (psycopg's
-            # implicit BEGIN would cost a round trip of its own)
-            self._conn = connect(self.database_url, "strangler-relay", autocommit=True)
-            # Plain index scans, never bitmap scans, on the pending-row index: marking a row
-            # handled leaves its entry in the partial index until VACUUM. A bitmap scan reads
-            # every such entry again, and its heap row, on every claim (after a burst, tens of
-            # thousands per claim); an index scan marks them dead the first time it meets them
-            # and skips them after that, so a claim costs what is new, not what was handled.
-            self._conn.execute("SET enable_bitmapscan = off")
+            self._conn = psycopg.connect(self.database_url)
             self._origin = origin_of(self._conn)
+            self._conn.commit()
         return self._conn
 
     @contextmanager
     def claim(self, max_changes: int) -> Iterator[Batch]:
         conn = self._connection()
         try:
-            # Two round trips: BEGIN with the lane claim, then the rows. The rows are read by a
-            # statement that starts once the lanes are locked, so its snapshot sees every mark
-            # of the relay that held one of them before; a single statement would take its
-            # snapshot before locking, and a lane released in between would be read as it was
-            # before that relay's commit, its rows published again.
-            with conn.cursor() as claimed:
-                with conn.pipeline():
-                    claimed.execute("BEGIN")
-                    claimed.execute(_CLAIM_LANES, (self.lanes_per_claim,))
-                lanes = [r[0] for r in claimed.fetchall()]
-            with conn.cursor() as read:
-                if lanes:
-                    read.execute(_READ, (lanes, max_changes))
-                    yield _PgBatch(conn, _Claimed(read, self._origin))
-                else:
-                    yield _PgBatch(conn, [])
+            with conn.cursor() as cur:
+                lanes = [r[0] for r in cur.execute(_CLAIM_LANES, (self.lanes_per_claim,)).fetchall()]
+                rows = cur.execute(_READ, (lanes, max_changes)).fetchall() if lanes else []
+            yield _PgBatch(conn, [_pending(self._origin, r) for r in rows])
         finally:
             if not conn.closed:
                 conn.rollback()  # no-op after complete(); gives lanes back otherwise
 
     def wait_for_changes(self, timeout: float) -> bool:
         if self._listener is None or self._listener.closed:
-            self._listener = connect(self.database_url, "strangler-relay-listen", autocommit=True)
+            self._listener = psycopg.connect(self.database_url, autocommit=True)
             self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
 

@@ -23,7 +23,6 @@ import psycopg
 import structlog
 from cloudevents.core.base import BaseCloudEvent
 
-from acl.adapters.pg import connect
 from acl.adapters.pg_inbox import PgInboxStore
 from acl.consumer import BatchObserver, BatchStats, EventConsumer
 from acl.contracts import ContractRegistry, load_contracts
@@ -152,15 +151,14 @@ class LedgerConsumer:
             self._prune()
         if self.consumer.poll_once(timeout):
             return True
-        # Only a consumer that found nothing and has read every assigned partition to its end is
-        # caught up: one still joining, or whose first fetches have not answered yet, is not
-        if self.consumer.caught_up():
+        # Only an assigned consumer that found nothing is caught up; one still joining is not.
+        if self.consumer._client().assignment():
             self._mark_caught_up(polled_at)
         return False
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self.database_url, "strangler-ledger-consumer", autocommit=True)
+            self._conn = psycopg.connect(self.database_url, autocommit=True)
         return self._conn
 
     def _prune(self) -> None:
@@ -184,14 +182,10 @@ def build(database_url: str, bootstrap_servers: str, *, group: str = GROUP, max_
     """The one wiring point of the consumer process (tests call it too)."""
     ensure_topics(bootstrap_servers, [*TOPICS, DEAD_LETTER_TOPIC])
     consumer = EventConsumer(
-        # pipelined: the Projector is a BatchHandler that reads no results back (see PgInboxStore)
-        bootstrap_servers, group, TOPICS, Projector(contracts()), PgInboxStore(database_url, pipeline=True),
+        bootstrap_servers, group, TOPICS, Projector(contracts()), PgInboxStore(database_url),
         DEAD_LETTER_TOPIC, max_attempts, metrics,
-        # A fresh event should become visible within milliseconds, not a fetch-wait later; but the
-        # embedded broker (Tansu) holds every fetch for the whole wait, data or not, and each
-        # fetch costs it ~1 ms of CPU: 10 ms kept it at ~0.11 of a core with nothing to deliver,
-        # 25 ms at ~0.07, for +3-8 ms of latency (measured; see BENCHMARKS.md, session 4 lag).
-        overrides={"fetch.wait.max.ms": 25},
+        # a fresh event should become visible within milliseconds, not a fetch-wait later
+        overrides={"fetch.wait.max.ms": 10},
         on_batch=on_batch,
     )
     return LedgerConsumer(database_url, consumer)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from acl.contracts import ContractRegistry, load_contracts
 from acl.domain import Change, DomainEvent, event_id
-from acl.envelope import OutgoingMessage, parse_message, parse_message_sdk, to_message, to_message_sdk
+from acl.envelope import OutgoingMessage, parse_message, to_message, to_message_sdk
 from acl.translators import translate
 from tests.acl.test_translators import (
     API_KEY,
@@ -158,67 +158,6 @@ def test_a_consumer_reads_back_what_was_sent() -> None:
         assert parsed.get_id() == "e-6"
         assert parsed.get_extension("correlationid") == "req-1"
         assert parsed.get_data() == event.data
-
-
-def same_reading(key: bytes | None, value: bytes | None, headers: Any) -> None:
-    """``parse_message`` answers exactly what the SDK's reader answers: the same class, attributes
-    (times equal as instants) and data, or the same exception."""
-    try:
-        sdk = parse_message_sdk(key, value, headers)
-    except Exception as sdk_error:
-        with pytest.raises(type(sdk_error)):
-            parse_message(key, value, headers)
-        return
-    lean = parse_message(key, value, headers)
-    assert type(lean) is type(sdk)
-    lean_attributes, sdk_attributes = dict(lean.get_attributes()), dict(sdk.get_attributes())
-    names = [name.lower() for name, v in (headers.items() if isinstance(headers, dict) else headers) if v]
-    if "ce_time" not in names:  # the constructor stamps the time it ran at, on both sides
-        assert sdk_attributes.pop("time") <= lean_attributes.pop("time")  # the SDK ran first
-    assert lean_attributes == sdk_attributes
-    assert lean.get_data() == sdk.get_data()
-    assert type(lean.get_data()) is type(sdk.get_data())
-
-
-@pytest.mark.parametrize("cid", CORRELATION_IDS)
-@pytest.mark.parametrize("trace", TRACEPARENTS)
-def test_every_contracts_sample_reads_back_as_the_sdk_reads_it(cid: str | None, trace: str | None) -> None:
-    for index, event in enumerate(events()):
-        message = to_message(event, event_id(f"origin/outbox:{index}", 0), cid, trace, 42)
-        same_reading(message.key, message.value, message.headers)
-
-
-def test_odd_records_are_read_as_the_sdk_reads_them() -> None:
-    message = to_message(events()[0], "e-7", "req-1", None)
-    base = dict(message.headers)
-
-    def variant(**changes: bytes | None) -> list[tuple[str, bytes | None]]:
-        return [(k, v) for k, v in {**base, **changes}.items()]
-
-    for key, value, headers in [
-        (message.key, message.value, dict(base)),  # a mapping, not a list of pairs
-        (None, message.value, message.headers),  # no key: no partitionkey
-        (message.key, message.value, [(k.upper(), v) for k, v in message.headers]),  # header names' case
-        (message.key, message.value, [(k, v.decode()) for k, v in message.headers]),  # str values
-        (message.key, message.value, [*message.headers, ("ce_extra", None)]),  # a header without value
-        (message.key, message.value, variant(ce_time=None)),  # no time
-        (message.key, message.value, variant(ce_time=b"2026-03-01T10:00:00.1234567+05:30")),  # 7 digits
-        (message.key, message.value, variant(ce_time=b"2026-03-01 10:00:00Z")),  # not RFC 3339
-        (message.key, message.value, variant(ce_time=b"yesterday")),  # the SDK's error
-        (message.key, message.value, variant(ce_specversion=b"0.3")),
-        (message.key, message.value, variant(ce_specversion=None)),
-        (message.key, message.value, variant(ce_id=b"")),  # invalid: the constructor's error
-        (message.key, message.value, variant(**{"content-type": b"text/plain"})),
-        (message.key, message.value, variant(**{"content-type": b"application/cloudevents+json"})),
-        (message.key, b"{not json", message.headers),
-        (message.key, b'"a JSON string"', message.headers),
-        (message.key, b"[1, 2]", message.headers),
-        (message.key, b"\xff\xfe", message.headers),  # not UTF-8
-        (message.key, b"", message.headers),
-        (message.key, None, message.headers),
-        (message.key, message.value, variant(ce_subject=b"\xff")),  # a header that is not UTF-8
-    ]:
-        same_reading(key, value, headers)
 
 
 @settings(max_examples=300)

@@ -68,22 +68,6 @@ def test_outbox_claims_in_commit_order_and_complete_marks_handled(outbox: tuple[
     assert store.pending_count() == 0
 
 
-def test_outbox_a_batch_reads_the_same_in_chunks_by_index_and_whole(outbox: tuple[Any, ...]) -> None:
-    """The real store decodes rows as the relay reaches them; slices, indexes from either end and
-    a second pass must all see the one list, in commit order."""
-    store, write, _ = outbox
-    for _ in range(7):
-        write(0)  # one wallet: one lane, and each store here claims one lane at a time
-    with store.claim(100) as batch:
-        size = len(batch.changes)
-        assert size >= 7
-        last, chunks = batch.changes[-1], [batch.changes[i : i + 3] for i in range(0, size, 3)]
-        whole = list(batch.changes)
-        assert [p for chunk in chunks for p in chunk] == whole == [batch.changes[i] for i in range(size)]
-        assert last == whole[-1] and batch.changes[-size] == whole[0] and batch.changes[size:] == []
-        assert [p.commit_seq for p in whole] == sorted(p.commit_seq for p in whole)
-
-
 def test_outbox_leaving_a_claim_without_completing_gives_the_changes_back(outbox: tuple[Any, ...]) -> None:
     store, write, _ = outbox
     write(0)

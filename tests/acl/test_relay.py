@@ -68,8 +68,7 @@ def test_a_credit_reaches_kafka_as_a_cloudevent_keyed_by_wallet(
             conn.execute("SELECT id FROM strangler_acl.outbox WHERE table_name = 'wallets_transaction'")
         )
         origin = first(conn.execute("SELECT id FROM strangler_acl.origin"))
-    registry = CollectorRegistry()
-    metrics = RelayMetrics.create(registry)
+    metrics = RelayMetrics.create(CollectorRegistry())
     relay = relay_for(legacy_db, kafka_bootstrap, metrics=metrics)
     drain(relay)
     assert pending(legacy_db) == 0
@@ -83,9 +82,6 @@ def test_a_credit_reaches_kafka_as_a_cloudevent_keyed_by_wallet(
     assert credited["headers"]["traceparent"].startswith(b"00-")
     assert credited["headers"]["content-type"] == b"application/json"
     assert next(iter(metrics.commit_to_ack.collect())).samples  # latency observed
-    # counted per topic and chunk: the wallet's two events, on the wallet's topic
-    wallet_topic = {"topic": "paystream.wallet"}
-    assert registry.get_sample_value("strangler_acl_events_published_total", wallet_topic) == 2
     relay.publisher.close()
 
 

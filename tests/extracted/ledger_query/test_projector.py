@@ -77,30 +77,3 @@ def test_a_batch_applied_set_based_equals_the_same_effects_applied_one_by_one(le
     assert [w[0:1] + w[6:8] for w in one_by_one["wallets"]] == [
         (1, Decimal("8.00"), 103), (2, Decimal("7.00"), 202), (3, Decimal("50.00"), 300),
         (4, Decimal("10.00"), 402)]
-
-
-def test_set_based_postings_keep_text_and_amounts_exactly(ledger_db: str) -> None:
-    """The batch travels as JSON: quotes, backslashes, non-ASCII text, an exponent-form or
-    high-scale Decimal and a missing description must come out as the per-effect path writes them."""
-    tricky = [
-        d.PostTransaction(501, 5, "credit", Decimal("1E+1"), "INR", Decimal("10.00"), 'a "quoted" \\ réf ✓',
-                          None, None, T0 + timedelta(seconds=501),
-                          (d.Leg("wallet", "wallet:5", Decimal("1E+1"), "INR"),
-                           d.Leg("contra", "contra:credit", Decimal("-10"), "INR")), T0),
-        d.PostTransaction(601, 6, "debit", Decimal("-0.10"), "INR", Decimal("-0.1"), None, "line\nbreak\ttab",
-                          5, T0 + timedelta(seconds=601, microseconds=123456),
-                          (d.Leg("wallet", "wallet:6", Decimal("-0.10"), "INR"),
-                           d.Leg("contra", "contra:debit", Decimal("0.10"), "INR")), None),
-    ]
-    states = []
-    for set_based in (False, True):
-        with psycopg.connect(ledger_db) as conn, conn.transaction(force_rollback=True):
-            projector.apply(conn, [opened(5), opened(6)], None)
-            if set_based:
-                projector.apply_all(conn, tricky)
-            else:
-                for effect in tricky:
-                    projector.apply(conn, [effect], None)
-            states.append(snapshot(conn))
-    assert states[1] == states[0]
-    assert [t[0] for t in states[0]["transactions"]] == [501, 601]
