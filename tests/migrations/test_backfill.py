@@ -209,6 +209,10 @@ def test_writes_during_the_backfill_reach_the_ledger_once_and_reconciliation_is_
     wait_until(lambda: handover(legacy, ledger_db).complete, 60, "the live stream to take over")
     legacy_rows = one(legacy, "SELECT count(*) FROM wallets_transaction")
     assert legacy_rows == 3000 + written_during
+    # the hand-over proves the events up to its mark applied; the live writes went on after the
+    # mark until the backfill ended, and their events may still be on their way
+    wait_until(lambda: one(ledger_db, "SELECT count(*) FROM ledger_transaction") >= legacy_rows, 60,
+               "the live writes after the hand-over mark to arrive")
     assert one(ledger_db, "SELECT count(*) FROM ledger_transaction") == legacy_rows
     assert one(ledger_db, "SELECT count(*) FROM ledger_entry") == 2 * legacy_rows
     assert balances(ledger_db, LEDGER_BALANCES) == balances(legacy, LEGACY_BALANCES)
