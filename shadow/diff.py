@@ -21,7 +21,6 @@ from datetime import datetime
 from itertools import zip_longest
 from typing import Any
 
-import msgspec
 from deepdiff import DeepDiff
 from deepdiff.operator import BaseOperator
 
@@ -89,22 +88,6 @@ def _digest(body: bytes) -> str:
     return f"sha256:{hashlib.sha256(body).hexdigest()[:16]} size:{len(body)}"
 
 
-_decode = msgspec.json.Decoder().decode
-
-
-def loads(body: bytes) -> Any:
-    """``json.loads(body)``, the same document, mostly in a third of the time.
-
-    msgspec parses what RFC 8259 allows (big integers exactly, which orjson turns into
-    floats); whatever it refuses (NaN, 1e400, a lone surrogate escape, a BOM or UTF-16)
-    goes to ``json.loads``, whose answer or error stands. Parsing was 40% of a comparison.
-    """
-    try:
-        return _decode(body)
-    except msgspec.DecodeError:  # ValidationError (a number out of range) is one too
-        return json.loads(body)
-
-
 def _compare_bodies(primary: Side, candidate: Side, rules: CapabilityRules,
                     flags: set[str], json_diff: JsonDiff) -> list[Difference]:
     cut = primary.truncated or candidate.truncated
@@ -120,8 +103,8 @@ def _compare_bodies(primary: Side, candidate: Side, rules: CapabilityRules,
     if primary.body == candidate.body and not rules.ignore and not rules.normalisers:
         return []
     try:
-        mine = loads(primary.body) if primary.body else None
-        theirs = loads(candidate.body) if candidate.body else None
+        mine = json.loads(primary.body) if primary.body else None
+        theirs = json.loads(candidate.body) if candidate.body else None
     except (ValueError, UnicodeDecodeError):
         flags.add("non_json")
         if primary.body == candidate.body:

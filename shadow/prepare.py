@@ -8,7 +8,7 @@ nothing. Same result as applying each rule's regex at every path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -18,45 +18,16 @@ from shadow.rules import CapabilityRules, Normaliser, UnorderedArray
 IGNORED = "<ignored>"
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What the walk does in one container at one automaton state, worked out once per state.
-
-    ``keyed``: each key (or index) the rules name here, whether it is ignored, and the state
-    below it; ``other``: the state below every other key (empty: no rule reaches them).
-    """
-
-    keyed: tuple[tuple[str, bool, State], ...]
-    other: State
-    other_ignored: bool
-    by_key: dict[str, tuple[bool, State]]  # ``keyed`` again, looked up per key
-
-
 @dataclass(frozen=True)
 class CompiledRules:
     automaton: PathAutomaton
     ignore: frozenset[int]  # pattern indexes of the ignore rules
     unordered: tuple[tuple[int, UnorderedArray], ...]  # in declaration order: the first match wins
     normalisers: tuple[tuple[int, Normaliser], ...]  # in declaration order: each match applies
-    _plans: dict[State, Plan] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def empty(self) -> bool:
         return not self.automaton.patterns
-
-    def plan(self, state: State) -> Plan:
-        found = self._plans.get(state)
-        if found is None:
-            automaton = self.automaton
-            keyed = []
-            for key, segment in automaton.named(state).items():
-                below = automaton.step(state, segment)
-                keyed.append((key, bool(automaton.accepted(below) & self.ignore), below))
-            other = automaton.step_unnamed(state)
-            found = Plan(tuple(keyed), other, bool(automaton.accepted(other) & self.ignore),
-                         {key: (ignored, below) for key, ignored, below in keyed})
-            self._plans[state] = found
-        return found
 
 
 @lru_cache(maxsize=512)
@@ -100,54 +71,55 @@ def _prepare(value: Any, state: State, rules: CompiledRules) -> Any:
 
 
 def _prepare_dict(value: dict[str, Any], state: State, rules: CompiledRules) -> dict[str, Any]:
-    plan = rules.plan(state)
-    if not plan.other:
+    automaton = rules.automaton
+    if not automaton.step_unnamed(state):
         # only keys the rules name can be reached (``/results/*/created_at`` on a row):
         # copy the row at C speed and visit just those keys
         out = dict(value)
-        for key, ignored, below in plan.keyed:
+        for key, segment in automaton.named(state).items():
             if key in out:
-                if ignored:
+                below = automaton.step(state, segment)
+                if automaton.accepted(below) & rules.ignore:
                     del out[key]
                 elif below:
                     out[key] = _prepare(out[key], below, rules)
         return out
-    # every key the rules do not name leads to one and the same state
-    named, other, other_ignored = plan.by_key, plan.other, plan.other_ignored
+    # every key the rules do not name leads to one and the same state: work it out once
+    named = automaton.named(state)
+    other = automaton.step_unnamed(state)
+    other_ignored = bool(automaton.accepted(other) & rules.ignore)
     out = {}
     for key, item in value.items():
         if key in named:
-            ignored, below = named[key]
-            if not ignored:
+            below = automaton.step(state, named[key])
+            if not (automaton.accepted(below) & rules.ignore):
                 out[key] = _prepare(item, below, rules) if below else item
         elif not other_ignored:
             out[key] = _prepare(item, other, rules)
     return out
 
 
-def _index(key: str, length: int) -> int | None:
-    """A named segment as a list index (``0``, ``12``; not ``01`` or ``-1``), if in range."""
-    if key.isdigit() and str(int(key)) == key and int(key) < length:
-        return int(key)
-    return None
-
-
 def _prepare_list(value: list[Any], state: State, rules: CompiledRules) -> list[Any]:
-    plan = rules.plan(state)
-    if not plan.other:
+    automaton = rules.automaton
+    if not automaton.step_unnamed(state):
         items = list(value)
-    elif plan.other_ignored:
-        items = [IGNORED] * len(value)
+        for segment in automaton.named(state).values():
+            if segment.isdigit() and str(int(segment)) == segment and int(segment) < len(items):
+                below = automaton.step(state, segment)
+                if automaton.accepted(below) & rules.ignore:
+                    items[int(segment)] = IGNORED
+                elif below:
+                    items[int(segment)] = _prepare(items[int(segment)], below, rules)
+        return items
+    named = automaton.named(state)  # indexes the rules name (``/results/0``); any other index: ``other``
+    other = automaton.step_unnamed(state)
+    if automaton.accepted(other) & rules.ignore:
+        out: list[Any] = [IGNORED] * len(value)
     else:
-        other = plan.other
-        items = [_prepare(item, other, rules) for item in value]
-    for key, ignored, below in plan.keyed:  # indexes the rules name (``/results/0``)
-        index = _index(key, len(value))
-        if index is not None:
-            if ignored:
-                items[index] = IGNORED
-            elif below:
-                items[index] = _prepare(value[index], below, rules)
-            elif plan.other:
-                items[index] = value[index]  # named, no rule below it: as it is
-    return items
+        out = [_prepare(item, other, rules) for item in value]
+    for key, segment in named.items():
+        if key.isdigit() and str(int(key)) == key and int(key) < len(value):
+            below = automaton.step(state, segment)
+            ignored = automaton.accepted(below) & rules.ignore
+            out[int(key)] = IGNORED if ignored else _prepare(value[int(key)], below, rules)
+    return out
