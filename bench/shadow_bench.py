@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import random
 import threading
 import time
 from pathlib import Path
@@ -167,31 +168,42 @@ def start_stack(kind: str) -> tuple[dict[str, int], ShadowSink, InMemoryObservat
     return out["ports"], out["sink"], out["store"]
 
 
-def _client_samples(ports: dict[str, int], requests: int) -> dict[str, list[float]]:
-    """The legacy client: one keep-alive connection per proxy, alternating, warm-up excluded."""
+def _client_samples(ports: dict[str, int], requests: int, jitter_ms: float = 0.0) -> dict[str, list[float]]:
+    """The legacy client: one keep-alive connection per proxy, alternating, warm-up excluded.
+
+    ``jitter_ms``: a random pause of 0 to that many ms after each request. Without it the
+    client's cadence is strictly periodic, and the comparator worker's work for one copy
+    (a fixed-length chain: read the copy, call the candidate, compare) lands at the same
+    phase of the following requests every time; how much of it hits a shadowed request
+    then depends on that chain's length, not on the load (see BENCHMARKS, session 6).
+    """
     clients = {mode: httpx.Client(base_url=f"http://127.0.0.1:{port}") for mode, port in ports.items()}
     samples: dict[str, list[float]] = {"monolith": [], "shadow": []}
+    pause = random.Random(7).uniform
     for i in range(requests + 200):
         for mode in ("monolith", "shadow") if i % 2 else ("shadow", "monolith"):
             started = time.perf_counter()
             clients[mode].get(PATH).raise_for_status()
             if i >= 200:  # warm-up excluded
                 samples[mode].append((time.perf_counter() - started) * 1000)
+            if jitter_ms:
+                time.sleep(pause(0, jitter_ms / 1000))
     return samples
 
 
-def _client_process(ports: dict[str, int], requests: int, out: Any) -> None:
-    out.put(_client_samples(ports, requests))
+def _client_process(ports: dict[str, int], requests: int, jitter_ms: float, out: Any) -> None:
+    out.put(_client_samples(ports, requests, jitter_ms))
 
 
-def latency(requests: int, kind: str, client_in_process: bool = False) -> dict[str, Any]:
+def latency(requests: int, kind: str, client_in_process: bool = False,
+            jitter_ms: float = 0.0) -> dict[str, Any]:
     ports, sink, store = start_stack(kind)
     if client_in_process:  # the topology before: the client shares the proxy's GIL
-        samples = _client_samples(ports, requests)
+        samples = _client_samples(ports, requests, jitter_ms)
     else:  # a real client is another process (another machine): it does not share the proxy's GIL
         context = multiprocessing.get_context("spawn")
         out: Any = context.Queue()
-        client = context.Process(target=_client_process, args=(ports, requests, out), daemon=True)
+        client = context.Process(target=_client_process, args=(ports, requests, jitter_ms, out), daemon=True)
         client.start()
         samples = out.get(timeout=600)
         client.join(10)
@@ -220,10 +232,11 @@ def _percentiles(samples: dict[str, list[float]]) -> dict[str, Any]:
     return row
 
 
-def latency_rounds(requests: int, kind: str, client_in_process: bool, rounds: int) -> dict[str, Any]:
+def latency_rounds(requests: int, kind: str, client_in_process: bool, rounds: int,
+                   jitter_ms: float = 0.0) -> dict[str, Any]:
     """``rounds`` fresh stacks: the headline pools every round's samples; each round's ratios
     are kept too, since one round's p99 rests on a few dozen samples."""
-    runs = [latency(requests, kind, client_in_process) for _ in range(rounds)]
+    runs = [latency(requests, kind, client_in_process, jitter_ms) for _ in range(rounds)]
     pooled = {m: [x for run in runs for x in run["samples"][m]] for m in ("monolith", "shadow")}
     row = _percentiles(pooled)
     row["requests_per_mode"] = requests * rounds
@@ -268,6 +281,8 @@ def main() -> None:
                         help="latency rounds per kind, each with fresh proxies; samples are pooled")
     parser.add_argument("--kinds", default="in_process,process",
                         help="comma-separated: in_process (compare in the proxy's process), process (worker)")
+    parser.add_argument("--jitter-ms", type=float, default=0.0,
+                        help="random pause of 0 to this many ms after each request (0: strictly periodic)")
     parser.add_argument("--client-in-process", action="store_true",
                         help="run the client in the proxy's process (the bench's topology before session 4)")
     args = parser.parse_args()
@@ -277,12 +292,13 @@ def main() -> None:
     console = Console()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    lat = {kind: latency_rounds(args.requests, kind, args.client_in_process, args.rounds)
+    lat = {kind: latency_rounds(args.requests, kind, args.client_in_process, args.rounds, args.jitter_ms)
            for kind in args.kinds.split(",")}
     thr = throughput(args.seconds)
     result = {
         "primary_latency": lat,
         "comparator": thr,
+        "jitter_ms": args.jitter_ms,
         "goals": {"latency_ratio_max": 1.05, "comparisons_per_s_min": 5000},
     }
     table_ = Table(title="shadow bench")
