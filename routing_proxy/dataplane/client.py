@@ -42,9 +42,9 @@ _NEEDS_CANONICAL = re.compile(r"[%.\\\x00-\x1f\x7f]|//")
 class Exchange:
     """One request on a client connection, from its head to the end of its response."""
 
-    __slots__ = ("body", "decision", "extracted_target", "fell_back", "fence", "fence_result", "head",
-                 "must_close", "reader", "response_started", "route_key", "started", "upstream",
-                 "writer")
+    __slots__ = ("body", "decision", "extracted_target", "fell_back", "fence", "fence_result",
+                 "fence_vouches", "head", "must_close", "reader", "response_started", "route_key",
+                 "started", "upstream", "writer")
 
     def __init__(self, head: RequestHead, body: RequestBody) -> None:
         self.head = head
@@ -52,6 +52,9 @@ class Exchange:
         self.decision: Decision = UNMATCHED
         self.fence: FencedRead | None = None  # read-your-writes headers for the extracted upstream
         self.fence_result: str | None = None  # what the extracted upstream said about them
+        # a fenced read: served only if the upstream vouches, else it falls back; a fenced write
+        # (False) is relayed whatever the upstream says, since nothing can take it over
+        self.fence_vouches = False
         self.response_started = False
         self.must_close = False
         self.started = 0.0  # loop time the handler took it up; the shadow copy's primary latency

@@ -110,7 +110,7 @@ class RequestHandler:
                     exchange.fell_back, exchange.upstream = True, MONOLITH
                     self._monolith_served(exchange)
                 elif fenced is not None:
-                    exchange.fence = fenced
+                    exchange.fence, exchange.fence_vouches = fenced, True
                     b.metrics.fenced(decision.capability, "fenced")
         return self.resume is not None and self._send_now(client, exchange)
 
@@ -223,7 +223,7 @@ class RequestHandler:
         relay refused anything else); a write whatever the service said about the fence."""
         fenced, capability, result = exchange.fence, exchange.decision.capability, exchange.fence_result
         assert fenced is not None
-        if exchange.head.method in IDEMPOTENT_METHODS:
+        if exchange.fence_vouches:
             self.b.fence.vouched(exchange.reader, fenced.request_ids)
             self.b.metrics.fenced(capability, result or "hit")
             return
@@ -257,8 +257,7 @@ class RequestHandler:
                 raise first_error
             status = await self._exchange(client, exchange, decision, pool)
         except UpstreamStatusError as error:
-            if (exchange.fence is not None and name != MONOLITH
-                    and exchange.head.method in IDEMPOTENT_METHODS
+            if (exchange.fence_vouches and name != MONOLITH
                     and exchange.fence_result not in ("hit", "waited")):
                 # the service answered: it is healthy, only behind the client's writes
                 if breaker is not None:
@@ -288,8 +287,7 @@ class RequestHandler:
         if fenced:
             assert exchange.fence is not None
             lines.append(exchange.fence.lines)
-        # a fenced read is served only if vouched for (else it falls back); a write never falls back
-        vouch = fenced and head.method in IDEMPOTENT_METHODS
+        vouch = fenced and exchange.fence_vouches
         for attempt in (0, 1):
             conn, reused = await pool.acquire()
             tee = self.b.shadow
