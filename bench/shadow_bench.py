@@ -211,6 +211,8 @@ def latency(requests: int, kind: str, client_in_process: bool = False,
         sink.close(timeout=60)  # the worker finishes what it was given and reports its tally
         observed = sum(v for k, v in sink.worker_counts.items() if k in ("match", "diff"))
         counts = {**sink.counts, **{f"worker_{k}": v for k, v in sink.worker_counts.items()}}
+        if sink.worker_cpu_s is not None and sink.counts["forwarded"]:
+            counts["worker_cpu_us_per_copy"] = round(sink.worker_cpu_s / sink.counts["forwarded"] * 1e6)
     else:
         deadline = time.monotonic() + 10
         while len(store.observations) < requests and time.monotonic() < deadline:

@@ -87,7 +87,8 @@ async def _close_comparator(sink: ComparatorProcess | None) -> None:
     if sink is None:
         return
     await asyncio.to_thread(sink.close, COMPARATOR_CLOSE_TIMEOUT)
-    log.info("proxy.shadow_comparator_closed", proxy=dict(sink.counts), worker=sink.worker_counts)
+    log.info("proxy.shadow_comparator_closed", proxy=dict(sink.counts), worker=sink.worker_counts,
+             worker_cpu_s=sink.worker_cpu_s)
 
 
 def _maybe_expose_metrics(server: ProxyServer, host: str, metrics_port: int | None) -> None:
