@@ -49,9 +49,15 @@ def test_the_demo_strangles_the_ledger_reads_then_writes_with_no_client_visible_
     assert phases["legacy"]["extracted_share"] in (None, 0.0)
     assert phases["shadow"]["extracted_share"] in (None, 0.0)
     assert phases["shadow"]["shadow_samples"] >= 300 and phases["shadow"]["match_rate"] >= 0.99
-    # proxies flush their per-route counts every second: the flip's own second still holds a few
-    # monolith hits in the extracted phase; after it, every ledger read is the ledger service's
-    assert phases["extracted"]["extracted_share"] >= 0.9
+    # After the flip, a client whose monolith writes overflowed the read-your-writes fence's
+    # token list (64 in its 10 s window) reads from the monolith until those writes expire: the
+    # fence never forgets an unverified write. So the extracted phase (5-6 s) may still show
+    # monolith reads; a CI run on a faster host wrote fast enough to measure 0.52 there, with
+    # the monolith's share falling to 0 within 7 s of the flip. The write shadow, which starts
+    # after the extracted phase and lasts about 20 s, is past that window: there every ledger
+    # read is the ledger service's but for the proxies' per-second flush of the flip's second.
+    assert phases["extracted"]["extracted_share"] > 0
+    assert phases["write shadow"]["extracted_share"] >= 0.9
     assert phases["decommission"]["extracted_share"] == 1.0
     assert "clean" in phases["reconciliation"]["reconciliation"]
     assert "clean" in phases["reconciliation after extraction"]["reconciliation"]
