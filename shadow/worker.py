@@ -348,62 +348,21 @@ def _worker_main(spec: WorkerSpec, copies: Any, reports: Any) -> None:
         asyncio.run(_serve(spec, copies, reports))
 
 
-class _CopyReader:
-    """The copies, frame by frame, read on the worker's own loop: no thread hand-off per copy.
+def _next_copy(copies: Any) -> Any:
+    """The next copy; the end (``_STOP``) on the stop frame, or when the parent died and the pipe broke.
 
-    A blocking ``recv_bytes`` in an executor cost a submit, a thread wake-up and a loop
-    wake-up per copy. Here the loop waits for the pipe to be readable and reads what has
-    arrived, at most 64 KiB at a time and only when no whole frame is buffered yet, so the
-    pipe (and the proxy's bounded buffer behind it) stays the place where copies wait and
-    are dropped. Frames are ``multiprocessing.Connection``'s, as ``encode`` writes them.
-
-    Copies still go to the sink one at a time: reading what has arrived in batches put up
-    to ``max_in_flight`` candidate calls in flight at once, and the pool's connection churn
-    made the worker three times slower (measured in session 4).
+    One at a time, as the sink takes them: reading what has arrived in batches put up to
+    ``max_in_flight`` candidate calls in flight at once, and the pool's connection churn made
+    the worker three times slower (measured). Reading on the worker's own loop instead
+    (``add_reader``, no thread hop) did the same: frames already buffered went to the sink
+    back to back, since ``consume`` only starts a comparison; a fifth of the copies were
+    dropped at 1,600 requests/s (session 6).
     """
-
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
-        os.set_blocking(fd, False)
-        self.fd = fd
-        self.loop = loop
-        self.buffer = bytearray()
-        self.ended = False
-
-    async def next(self) -> Any:
-        """The next copy; ``_STOP`` on the stop frame, or when the parent died and the pipe closed."""
-        while True:
-            if len(self.buffer) >= _HEADER.size:
-                (size,) = _HEADER.unpack_from(self.buffer)
-                if size < 0:  # not a frame ``encode`` writes: nothing after it can be trusted
-                    log.error("shadow.worker_bad_frame", size=size)
-                    return _STOP
-                if len(self.buffer) >= _HEADER.size + size:
-                    frame = bytes(self.buffer[_HEADER.size:_HEADER.size + size])
-                    del self.buffer[:_HEADER.size + size]
-                    return decode(frame) if frame else _STOP
-            if self.ended:
-                return _STOP
-            try:
-                data = os.read(self.fd, 1 << 16)
-            except BlockingIOError:
-                await self._readable()
-                continue
-            except OSError:
-                return _STOP
-            if not data:
-                self.ended = True  # the parent is gone; a torn last frame is not decoded
-            self.buffer += data
-
-    def _readable(self) -> asyncio.Future[None]:
-        waiter: asyncio.Future[None] = self.loop.create_future()
-
-        def ready() -> None:
-            self.loop.remove_reader(self.fd)
-            if not waiter.done():
-                waiter.set_result(None)
-
-        self.loop.add_reader(self.fd, ready)
-        return waiter
+    try:
+        data = copies.recv_bytes()
+    except (EOFError, OSError):
+        return _STOP
+    return decode(data) if data else _STOP
 
 
 async def _serve(spec: WorkerSpec, copies: Any, reports: Any) -> None:
@@ -415,12 +374,12 @@ async def _serve(spec: WorkerSpec, copies: Any, reports: Any) -> None:
     if spec.report:
         store = _ReportingStore(store, reports)
     sink = CandidateSink(spec.config, spec.rules, store, primary_effects=spec.primary_effects)
-    reader = _CopyReader(copies.fileno(), asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
     reports.put(("ready", os.getpid()))
     cpu_at_ready = time.process_time()
     try:
         while True:
-            copy = await reader.next()
+            copy = await loop.run_in_executor(None, _next_copy, copies)  # a blocking read, off the loop
             if copy is _STOP:
                 break
             await sink.wait_for_room()  # the bounded buffer in front is where copies are dropped
