@@ -294,6 +294,8 @@ def main() -> None:
     console = Console()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if not 0 <= args.jitter_ms <= 1000:
+        parser.error(f"--jitter-ms must be between 0 and 1000 (ms), not {args.jitter_ms:g}")
     lat = {kind: latency_rounds(args.requests, kind, args.client_in_process, args.rounds, args.jitter_ms)
            for kind in args.kinds.split(",")}
     thr = throughput(args.seconds)
